@@ -1,0 +1,110 @@
+"""Stage: spec. Load every YAML spec, check shape and meaning, and return the frozen Project.
+
+    project = load_project(Path("specs"))   # raises SpecError listing every problem at once
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from engine.graph import CycleError, topological_order
+from engine.spec.build import settings_from_doc, tables_from_doc
+from engine.spec.errors import Diagnostic, SpecError, display_path
+from engine.spec.loader import Document, Positions, load_yaml
+from engine.spec.model import Project, ProjectSettings, Table
+from engine.spec.rules import RuleContext, SpecEntry, check
+from engine.spec.schema import PROJECT_SCHEMA, TABLE_SCHEMA, validate_shape
+
+PROJECT_FILE = "project.yaml"
+# Folders under specs/ that hold other kinds of spec, not tables.
+NON_TABLE_FOLDERS = frozenset({"alerts"})
+
+__all__ = ["Diagnostic", "SpecError", "Project", "Table", "load_project", "table_spec_files"]
+
+
+def table_spec_files(specs_dir: Path) -> list[Path]:
+    """specs/<domain>/**/<table>.yaml, sorted; top-level files are project settings, not tables."""
+    files = []
+    for path in sorted(specs_dir.rglob("*")):
+        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            continue
+        relative = path.relative_to(specs_dir)
+        if len(relative.parts) < 2 or relative.parts[0] in NON_TABLE_FOLDERS or relative.parts[0].startswith("."):
+            continue
+        files.append(path)
+    return files
+
+
+def load_project(specs_dir: Path) -> Project:
+    specs_dir = Path(specs_dir)
+    shown = display_path(specs_dir)
+    if not specs_dir.is_dir():
+        raise SpecError([Diagnostic(shown, 1, 1, "SPECS_NOT_FOUND", f"'{shown}' is not a directory of specs")])
+
+    diagnostics: list[Diagnostic] = []
+    settings, settings_positions = _load_settings(specs_dir, diagnostics)
+
+    files = table_spec_files(specs_dir)
+    if not files:
+        diagnostics.append(Diagnostic(shown, 1, 1, "NO_SPECS", f"no table specs found under {shown}/<domain>/*.yaml"))
+
+    entries: list[SpecEntry] = []
+    ghosts: set[str] = set()
+    for path in files:
+        doc, problems = load_yaml(path)
+        if doc is None:
+            diagnostics.extend(problems)
+            continue
+        problems = validate_shape(doc, TABLE_SCHEMA)
+        if problems:
+            diagnostics.extend(problems)
+            if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
+                ghosts.add(doc.data["name"])
+            continue
+        tables = tables_from_doc(doc)
+        entries.append(SpecEntry(tables[0], doc.positions, path))
+        for derived in tables[1:]:
+            entries.append(SpecEntry(derived, doc.positions, path, prefix=("scd2", "current")))
+
+    ctx = RuleContext(entries, settings, settings_positions, specs_dir, ghost_names=frozenset(ghosts))
+    diagnostics.extend(check(ctx))
+    if diagnostics:
+        raise SpecError(diagnostics)
+    assert settings is not None
+    return Project(settings=settings, tables=_ordered([e.table for e in entries]), specs_dir=str(specs_dir))
+
+
+def _load_settings(specs_dir: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:
+    path = specs_dir / PROJECT_FILE
+    if not path.is_file():
+        diagnostics.append(Diagnostic(display_path(path), 1, 1, "PROJECT_MISSING",
+                                      f"project settings file {PROJECT_FILE} not found in {display_path(specs_dir)}"))
+        return None, None
+    doc, problems = load_yaml(path)
+    if doc is None:
+        diagnostics.extend(problems)
+        return None, None
+    problems = validate_shape(doc, PROJECT_SCHEMA)
+    if problems:
+        diagnostics.extend(problems)
+        return None, doc.positions
+    return settings_from_doc(doc), doc.positions
+
+
+def _ordered(tables: list[Table]) -> tuple[Table, ...]:
+    """Topological order (sorted ties) with `requires` widened to every system schema read upstream."""
+    by_name = {t.name: t for t in tables}
+    try:
+        order = topological_order({t.name: t.upstream_tables for t in tables})
+    except CycleError:  # pragma: no cover - rules report cycles before this point
+        order = sorted(by_name)
+    done: dict[str, Table] = {}
+    for name in order:
+        table = by_name[name]
+        needed = set(table.requires)
+        needed.update(source.split(".")[1] for source in table.system_sources)
+        for upstream in table.upstream_tables:
+            needed.update(done[upstream].requires)
+        done[name] = dataclasses.replace(table, requires=tuple(sorted(needed)))
+    return tuple(done[name] for name in order)

@@ -1,0 +1,143 @@
+"""Stage: spec. Turn shape-valid documents into frozen model objects (no checks beyond shape here)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from engine.spec.loader import Document, KeyPath
+from engine.spec.model import (
+    Column,
+    Expectation,
+    Layer,
+    OnViolation,
+    Pattern,
+    ProjectSettings,
+    Provider,
+    Recipient,
+    Schedule,
+    Scd2Options,
+    Share,
+    ShareMembership,
+    Table,
+)
+
+
+def tables_from_doc(doc: Document) -> list[Table]:
+    """One table, or two for an scd2 spec (its history and the derived latest-row table)."""
+    d, pos = doc.data, doc.positions
+    columns = tuple(
+        Column(
+            name=c["name"], type=c["type"], description=c["description"],
+            nullable=c.get("nullable", True), pii=c.get("pii", False), expr=c.get("expr"),
+            location=pos.at(("columns", i)),
+        )
+        for i, c in enumerate(d["columns"])
+    )
+    scd2 = None
+    if "scd2" in d:
+        current = d["scd2"].get("current", {})
+        scd2 = Scd2Options(
+            sequence_by=d["scd2"]["sequence_by"],
+            delete_column=d["scd2"].get("delete_column"),
+            current_name=current.get("name", _current_name(d["name"])),
+        )
+    table = Table(
+        name=d["name"],
+        description=d["description"].strip(),
+        domain=d["domain"],
+        layer=Layer(d["layer"]),
+        pattern=Pattern(d["pattern"]),
+        columns=columns,
+        location=pos.at(()),
+        source=d.get("source"),
+        filter=d.get("filter"),
+        query=d.get("query"),
+        keys=tuple(d.get("keys", ())),
+        partition_by=tuple(d.get("partition_by", ())),
+        cluster_by=tuple(d.get("cluster_by", ())),
+        expectations=tuple(
+            Expectation(e["name"], e["expr"], OnViolation(e.get("on_violation", "warn")), pos.at(("expectations", i)))
+            for i, e in enumerate(d.get("expectations", ()))
+        ),
+        share=_memberships(d.get("share", ()), doc, ("share",)),
+        schedule=Schedule(d.get("schedule", "pipeline")),
+        requires=tuple(d.get("requires", ())),
+        tags=MappingProxyType(dict(d.get("tags", {}))),
+        table_properties=MappingProxyType(dict(d.get("table_properties", {}))),
+        scd2=scd2,
+        persisted_view=d.get("view", {}).get("persisted", False),
+    )
+    if scd2 is None:
+        return [table]
+    current = d["scd2"].get("current", {})
+    latest = Table(
+        name=scd2.current_name,
+        description=current.get(
+            "description",
+            f"Latest version of each entity in {table.name} (one row per {', '.join(table.keys) or 'key'}); deleted entities excluded.",
+        ).strip(),
+        domain=table.domain,
+        layer=Layer.SILVER,
+        pattern=Pattern.SCD2_CURRENT,
+        columns=tuple(c for c in columns),
+        location=pos.at(("scd2", "current")) if "current" in d["scd2"] else pos.at(("scd2",)),
+        keys=table.keys,
+        share=_memberships(current.get("share", ()), doc, ("scd2", "current", "share")),
+        schedule=table.schedule,
+        requires=table.requires,
+        tags=table.tags,
+        scd2=scd2,
+        derived_from=table.name,
+    )
+    return [table, latest]
+
+
+def _current_name(name: str) -> str:
+    for suffix in ("_bronze", "_history"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + "_current"
+    return name + "_current"
+
+
+def _memberships(items: Any, doc: Document, path: KeyPath) -> tuple[ShareMembership, ...]:
+    return tuple(
+        ShareMembership(
+            share=m["share"], alias=m.get("alias"), history=m.get("history", False),
+            include_pii=m.get("include_pii", False), location=doc.positions.at(path + (i,)),
+        )
+        for i, m in enumerate(items)
+    )
+
+
+def settings_from_doc(doc: Document) -> ProjectSettings:
+    d = doc.data
+    central = d.get("central", {})
+    sources = d.get("sources", {})
+    return ProjectSettings(
+        name=d.get("name", "tablesmith"),
+        catalog=d["catalog"],
+        schema=d["schema"],
+        account_identifier=str(d["account_identifier"]),
+        workspace_identifier=str(d["workspace_identifier"]),
+        shares=tuple(Share(s["name"], s.get("comment", "")) for s in d.get("shares", ())),
+        recipients=tuple(
+            Recipient(r["name"], r["sharing_identifier"], tuple(r["shares"]), r.get("comment", ""))
+            for r in d.get("recipients", ())
+        ),
+        providers=tuple(
+            Provider(
+                name=p["name"], provider=p["provider"], share=p["share"],
+                catalog=p.get("catalog", f"{p['name']}_monitoring"),
+                account_identifier=p.get("account_identifier", ""),
+                workspace_identifier=p.get("workspace_identifier", ""),
+            )
+            for p in d.get("providers", ())
+        ),
+        central_catalog=central.get("catalog", "monitoring_central"),
+        central_schema=central.get("schema", "consolidated"),
+        source_root=sources.get("local_root", ".tablesmith/source"),
+        source_tables=MappingProxyType(dict(sources.get("tables", {}))),
+        targets=MappingProxyType(dict(d.get("targets", {}))),
+        location=doc.positions.at(()),
+    )

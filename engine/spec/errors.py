@@ -1,0 +1,67 @@
+"""Stage: spec. The one error type every bad input becomes: a list of located diagnostics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem in one spec file, at a line and column (1-based)."""
+
+    file: str
+    line: int
+    col: int
+    code: str
+    message: str
+    key_path: str = ""
+    snippet: str = ""
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        key = f" {self.key_path}:" if self.key_path else ""
+        text = f"{where}: {self.code}:{key} {self.message}"
+        return text + ("\n" + self.snippet if self.snippet else "")
+
+
+class SpecError(Exception):
+    """Raised with every diagnostic found in one pass; never raised for a single one early."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(set(diagnostics))
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        n = len(self.diagnostics)
+        body = "\n".join(d.format() for d in self.diagnostics)
+        return f"{body}\n{n} error{'s' if n != 1 else ''} found"
+
+
+def snippet(text: str | None, line: int, col: int, context: int = 1) -> str:
+    """A numbered excerpt with a caret under the offending column (dbt / dagster style)."""
+    if not text or line < 1:
+        return ""
+    lines = text.splitlines()
+    if line > len(lines):
+        return ""
+    first, last = max(1, line - context), min(len(lines), line)
+    width = len(str(last))
+    out = []
+    for n in range(first, last + 1):
+        marker = ">" if n == line else " "
+        out.append(f"  {marker} {n:>{width}} | {lines[n - 1][:160]}")
+    out.append(f"    {' ' * width} | {' ' * max(col - 1, 0)}^")
+    return "\n".join(out)
+
+
+def display_path(path: Path, root: Path | None = None) -> str:
+    """Paths in messages are relative to the working directory when possible (clickable in editors)."""
+    for base in (Path.cwd(), root):
+        if base is None:
+            continue
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)

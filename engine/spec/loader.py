@@ -1,0 +1,178 @@
+"""Stage: spec. Parse YAML once, keeping the line and column of every key and value.
+
+The parsed document is plain Python data plus a `Positions` map from key paths to locations,
+so later stages can point at `file:line:col` without ever re-reading the file.
+Dates stay strings: YAML's timestamp resolver is removed (a spec never means a datetime).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.spec.errors import Diagnostic, display_path, snippet
+
+try:  # libyaml is ~10x faster; fall back to the pure-Python composer where it is missing
+    _BaseLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _BaseLoader = yaml.SafeLoader
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    pass
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+    col: int
+
+
+@dataclass
+class Positions:
+    """Where each key path starts: the value's position, and the key's for mapping entries."""
+
+    file: str
+    text: str
+    values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: KeyPath, *, key: bool = False) -> Location:
+        """The closest recorded position at or above `path` (a missing key points at its parent)."""
+        table = self.keys if key else self.values
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                line, col = table[probe]
+                return Location(self.file, line, col)
+            if probe in self.values:
+                line, col = self.values[probe]
+                return Location(self.file, line, col)
+            probe = probe[:-1]
+        line, col = self.values.get((), (1, 1))
+        return Location(self.file, line, col)
+
+    def diagnostic(self, path: KeyPath, code: str, message: str, *, key: bool = False) -> Diagnostic:
+        loc = self.at(path, key=key)
+        return Diagnostic(
+            file=self.file,
+            line=loc.line,
+            col=loc.col,
+            code=code,
+            message=message,
+            key_path=format_key_path(path),
+            snippet=snippet(self.text, loc.line, loc.col),
+        )
+
+
+@dataclass
+class Document:
+    path: Path
+    data: Any
+    positions: Positions
+
+
+def format_key_path(path: KeyPath) -> str:
+    """`columns[2].type` rather than `/columns/2/type`: the form a user reads in the file."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, list[Diagnostic]]:
+    """Parse one YAML file. Returns the document, or None with diagnostics; never raises."""
+    shown = display_path(path, root)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Diagnostic(shown, 1, 1, "FILE_UNREADABLE", f"cannot read file: {exc.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, [Diagnostic(shown, line, 1, "FILE_NOT_TEXT", "file is not UTF-8 text (binary content?)")]
+    bad = _CONTROL.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        return None, [
+            Diagnostic(shown, line, col, "FILE_NOT_TEXT", "file contains control characters (binary content?)",
+                       snippet=snippet(text, line, col))
+        ]
+
+    positions = Positions(file=shown, text=text)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, [Diagnostic(shown, 1, 1, "YAML_EMPTY", "file is empty: expected a mapping of spec keys")]
+        diagnostics: list[Diagnostic] = []
+        data = _construct(loader, node, (), positions, diagnostics)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "expected a single document" in str(exc):
+            problem = "found more than one YAML document: one spec per file"
+        return None, [Diagnostic(shown, line, col, "YAML_SYNTAX", problem, snippet=snippet(text, line, col))]
+    except yaml.YAMLError as exc:  # reader errors (e.g. unacceptable characters) carry no mark
+        return None, [Diagnostic(shown, 1, 1, "YAML_SYNTAX", str(exc).splitlines()[0])]
+    finally:
+        loader.dispose()
+    if diagnostics:
+        return None, diagnostics
+    return Document(path=path, data=data, positions=positions), []
+
+
+def _construct(loader: Any, node: yaml.Node, path: KeyPath, positions: Positions, diagnostics: list[Diagnostic]) -> Any:
+    positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                positions.values[path] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                diagnostics.append(positions.diagnostic(path, "YAML_UNSUPPORTED", "merge keys (<<) are not supported in specs"))
+                continue
+            key = loader.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                diagnostics.append(
+                    Diagnostic(positions.file, line, col, "YAML_BAD_KEY", "mapping keys must be plain scalars",
+                               key_path=format_key_path(path), snippet=snippet(positions.text, line, col))
+                )
+                continue
+            key = str(key)
+            child = path + (key,)
+            positions.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in result:
+                line, col = positions.keys[child]
+                diagnostics.append(
+                    Diagnostic(positions.file, line, col, "YAML_DUPLICATE_KEY", f"key '{key}' appears twice in this mapping",
+                               key_path=format_key_path(child), snippet=snippet(positions.text, line, col))
+                )
+                continue
+            result[key] = _construct(loader, value_node, child, positions, diagnostics)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, item, path + (i,), positions, diagnostics) for i, item in enumerate(node.value)]
+    value = loader.construct_object(node, deep=True)
+    if isinstance(value, bytes):  # !!binary: no spec field holds bytes
+        return repr(value)
+    return value

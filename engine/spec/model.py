@@ -1,0 +1,224 @@
+"""Stage: spec. The validated model: frozen, typed data that every later stage consumes.
+
+Nothing here acts; builders live in `engine.spec.build`, behaviour in graph/runtime/render.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from engine.spec.loader import Location
+
+IDENTIFIER_COLUMNS = ("_account_identifier", "_workspace_identifier")
+
+# One explicit reference syntax, readable without Spark: ${table} or ${system.schema.table}.
+REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
+
+
+class Pattern(str, enum.Enum):
+    STREAM = "stream"
+    SNAPSHOT = "snapshot"
+    SCD2 = "scd2"
+    AGGREGATE = "aggregate"
+    VIEW = "view"
+    # Not written in specs: the latest-row table an scd2 spec derives.
+    SCD2_CURRENT = "scd2_current"
+
+
+class Layer(str, enum.Enum):
+    BRONZE = "bronze"
+    SILVER = "silver"
+    GOLD = "gold"
+
+
+class OnViolation(str, enum.Enum):
+    WARN = "warn"
+    DROP = "drop"
+    FAIL = "fail"
+
+
+class Schedule(str, enum.Enum):
+    PIPELINE = "pipeline"
+    DAILY = "daily"
+
+
+class DatasetKind(str, enum.Enum):
+    """What the table becomes on the pipeline engine."""
+
+    STREAMING_TABLE = "streaming_table"
+    MATERIALIZED_VIEW = "materialized_view"
+    VIEW = "view"
+    TEMPORARY_VIEW = "temporary_view"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+    nullable: bool = True
+    pii: bool = False
+    expr: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    expr: str
+    on_violation: OnViolation = OnViolation.WARN
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ShareMembership:
+    share: str
+    alias: str | None = None
+    history: bool = False
+    include_pii: bool = False
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Scd2Options:
+    sequence_by: str
+    delete_column: str | None
+    current_name: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    domain: str
+    layer: Layer
+    pattern: Pattern
+    columns: tuple[Column, ...]
+    location: Location
+    source: str | None = None
+    filter: str | None = None
+    query: str | None = None
+    keys: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()
+    expectations: tuple[Expectation, ...] = ()
+    share: tuple[ShareMembership, ...] = ()
+    schedule: Schedule = Schedule.PIPELINE
+    requires: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    table_properties: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    scd2: Scd2Options | None = None
+    persisted_view: bool = False
+    derived_from: str | None = None  # set on the scd2 current table: the history table's name
+
+    @property
+    def upstream_tables(self) -> tuple[str, ...]:
+        """Other spec tables this one reads, sorted."""
+        return tuple(sorted(r for r in self.references if not r.startswith("system.")))
+
+    @property
+    def system_sources(self) -> tuple[str, ...]:
+        return tuple(sorted(r for r in self.references if r.startswith("system.")))
+
+    @property
+    def references(self) -> frozenset[str]:
+        refs: set[str] = set()
+        if self.source:
+            refs.add(self.source)
+        if self.query:
+            refs.update(m.group(1) for m in REFERENCE.finditer(self.query))
+        if self.derived_from:
+            refs.add(self.derived_from)
+        return frozenset(refs)
+
+    @property
+    def dataset_kind(self) -> DatasetKind:
+        # scd2 history appends new versions of an append-only SCD2 system table: a streaming table.
+        if self.pattern in (Pattern.STREAM, Pattern.SCD2):
+            return DatasetKind.STREAMING_TABLE
+        if self.pattern is Pattern.VIEW:
+            return DatasetKind.VIEW if self.persisted_view else DatasetKind.TEMPORARY_VIEW
+        return DatasetKind.MATERIALIZED_VIEW
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        """Declared columns followed by the identifier columns every table carries."""
+        return self.columns + IDENTIFIER_COLUMN_DEFS
+
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.pii)
+
+
+IDENTIFIER_COLUMN_DEFS = (
+    Column("_account_identifier", "STRING", "Account this row was produced in (project setting account_identifier).", nullable=False),
+    Column("_workspace_identifier", "STRING", "Workspace this row was produced in (project setting workspace_identifier).", nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Share:
+    name: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    sharing_identifier: str
+    shares: tuple[str, ...]
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    provider: str
+    share: str
+    catalog: str
+    account_identifier: str = ""
+    workspace_identifier: str = ""
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    name: str
+    catalog: str
+    schema: str
+    account_identifier: str
+    workspace_identifier: str
+    shares: tuple[Share, ...] = ()
+    recipients: tuple[Recipient, ...] = ()
+    providers: tuple[Provider, ...] = ()
+    central_catalog: str = "monitoring_central"
+    central_schema: str = "consolidated"
+    source_root: str = ".tablesmith/source"
+    source_tables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    targets: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything validated: settings, tables in topological order, and the graph over them."""
+
+    settings: ProjectSettings
+    tables: tuple[Table, ...]  # topological order, ties broken by name
+    specs_dir: str
+
+    def table(self, name: str) -> Table:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tables)
+
+    def downstream(self, name: str) -> tuple[str, ...]:
+        return tuple(sorted(t.name for t in self.tables if name in t.upstream_tables))

@@ -1,0 +1,334 @@
+"""Stage: spec. Semantic rules, one function each, run after every document passed the schema.
+
+Each rule yields located Diagnostics; `check` runs all of them so a user sees every error at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from engine.graph import find_cycle
+from engine.sources.system_tables import SYSTEM_TABLES
+from engine.spec.errors import Diagnostic, snippet
+from engine.spec.loader import KeyPath, Positions
+from engine.spec.model import IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
+from engine.spec.spark_types import TypeSyntaxError, canonical
+
+SOURCE_PATTERNS = (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2)
+QUERY_PATTERNS = (Pattern.AGGREGATE, Pattern.VIEW)
+
+
+@dataclass(frozen=True)
+class SpecEntry:
+    """A model table with the positions of the file it came from (`prefix`: where inside it)."""
+
+    table: Table
+    positions: Positions
+    path: Path
+    prefix: KeyPath = ()
+
+    def diag(self, path: KeyPath, code: str, message: str, *, key: bool = False) -> Diagnostic:
+        return self.positions.diagnostic(self.prefix + path, code, message, key=key)
+
+    @property
+    def derived(self) -> bool:
+        return self.table.derived_from is not None
+
+
+@dataclass
+class RuleContext:
+    entries: list[SpecEntry]
+    settings: ProjectSettings | None
+    settings_positions: Positions | None
+    specs_root: Path
+    ghost_names: frozenset[str] = frozenset()  # tables whose files failed the schema: known, not checked
+    by_name: dict[str, list[SpecEntry]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for entry in self.entries:
+            self.by_name.setdefault(entry.table.name, []).append(entry)
+
+    def primary(self) -> Iterator[SpecEntry]:
+        return (e for e in self.entries if not e.derived)
+
+    def known(self, name: str) -> Table | None:
+        found = self.by_name.get(name)
+        return found[0].table if found else None
+
+
+Rule = Callable[[RuleContext], Iterable[Diagnostic]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def check(ctx: RuleContext) -> list[Diagnostic]:
+    return [d for r in RULES for d in r(ctx)]
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _where(entry: SpecEntry) -> str:
+    loc = entry.table.location
+    return f"{loc.file}:{loc.line}"
+
+
+@rule
+def unique_table_names(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for name, entries in sorted(ctx.by_name.items()):
+        if len(entries) > 1:
+            first = entries[0]
+            for other in entries[1:]:
+                yield other.diag(("name",), "DUPLICATE_TABLE",
+                                 f"table '{name}' is already defined at {_where(first)}")
+
+
+@rule
+def file_layout(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """specs/<domain>/<table>.yaml: a reader finds a table by its name without searching."""
+    for entry in ctx.primary():
+        table = entry.table
+        if entry.path.stem != table.name:
+            yield entry.diag(("name",), "FILE_NAME_MISMATCH", f"table '{table.name}' must live in a file named {table.name}.yaml, not {entry.path.name}")
+        folder = entry.path.parent.name
+        if folder != table.domain:
+            yield entry.diag(("domain",), "DOMAIN_FOLDER_MISMATCH", f"domain '{table.domain}' must match the spec's folder '{folder}/' (specs/<domain>/<table>.yaml)")
+
+
+@rule
+def pattern_requirements(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for entry in ctx.primary():
+        t, data = entry.table, entry.positions
+        p = t.pattern.value
+        if t.pattern in SOURCE_PATTERNS:
+            if not t.source:
+                yield entry.diag((), "PATTERN_REQUIREMENT", f"pattern '{p}' needs a 'source' (a system table such as system.billing.usage, or another spec)")
+            if t.query:
+                yield entry.diag(("query",), "PATTERN_REQUIREMENT", f"pattern '{p}' reads 'source' and takes no 'query'; use pattern 'aggregate' for SQL transforms", key=True)
+        if t.pattern in QUERY_PATTERNS:
+            if not t.query:
+                yield entry.diag((), "PATTERN_REQUIREMENT", f"pattern '{p}' needs a 'query' (Spark SQL naming tables as ${{table}})")
+            if t.source:
+                yield entry.diag(("source",), "PATTERN_REQUIREMENT", f"pattern '{p}' takes its inputs from 'query', not 'source'", key=True)
+            if t.filter:
+                yield entry.diag(("filter",), "PATTERN_REQUIREMENT", f"pattern '{p}' takes no 'filter'; put a WHERE clause in the query", key=True)
+            for i, column in enumerate(t.columns):
+                if column.expr:
+                    yield entry.diag(("columns", i, "expr"), "PATTERN_REQUIREMENT", f"column expressions apply to source patterns only; compute '{column.name}' in the query", key=True)
+        if t.pattern is Pattern.SCD2:
+            if t.scd2 is None:
+                yield entry.diag((), "PATTERN_REQUIREMENT", "pattern 'scd2' needs an 'scd2' block with 'sequence_by' (e.g. change_time)")
+            if not t.keys:
+                yield entry.diag((), "PATTERN_REQUIREMENT", "pattern 'scd2' needs 'keys': the entity key, e.g. [workspace_id, job_id]")
+        elif t.scd2 is not None:
+            yield entry.diag(("scd2",), "PATTERN_REQUIREMENT", f"'scd2' settings apply to pattern 'scd2' only, not '{p}'", key=True)
+        if t.pattern is not Pattern.VIEW and ("view",) in data.keys:
+            yield entry.diag(("view",), "PATTERN_REQUIREMENT", f"'view' settings apply to pattern 'view' only, not '{p}'", key=True)
+
+
+@rule
+def declared_columns(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for entry in ctx.primary():
+        t = entry.table
+        seen: dict[str, int] = {}
+        for i, column in enumerate(t.columns):
+            lowered = column.name.lower()
+            if lowered in IDENTIFIER_COLUMNS:
+                yield entry.diag(("columns", i, "name"), "RESERVED_COLUMN", f"'{column.name}' is added to every table by the engine; do not declare it")
+            elif lowered in seen:
+                yield entry.diag(("columns", i, "name"), "DUPLICATE_COLUMN", f"column '{column.name}' is declared twice (first as columns[{seen[lowered]}])")
+            else:
+                seen[lowered] = i
+        names = {c.name.lower() for c in t.all_columns}
+        lists: list[tuple[KeyPath, tuple[str, ...]]] = [(("keys",), t.keys), (("partition_by",), t.partition_by), (("cluster_by",), t.cluster_by)]
+        if t.scd2 and t.pattern is Pattern.SCD2:
+            lists.append((("scd2",), (t.scd2.sequence_by,) + ((t.scd2.delete_column,) if t.scd2.delete_column else ())))
+        for path, values in lists:
+            for i, value in enumerate(values):
+                if value.lower() not in names:
+                    sub = path + (("sequence_by",) if i == 0 else ("delete_column",)) if path == ("scd2",) else path + (i,)
+                    yield entry.diag(sub, "UNDECLARED_COLUMN", f"'{value}' is not a declared column{_suggest(value, [c.name for c in t.columns])}")
+
+
+@rule
+def column_types(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for entry in ctx.primary():
+        for i, column in enumerate(entry.table.columns):
+            try:
+                canonical(column.type)
+            except TypeSyntaxError as exc:
+                yield entry.diag(("columns", i, "type"), "BAD_TYPE", f"column '{column.name}': {exc}")
+
+
+def _locate(entry: SpecEntry, path: KeyPath, needle: str) -> tuple[int, int]:
+    """Line and column of `needle` inside a (possibly multi-line) value; the value's start if absent."""
+    positions = entry.positions
+    loc = positions.at(entry.prefix + path)
+    lines = positions.text.splitlines()
+    for n in range(loc.line - 1, len(lines)):
+        start = lines[n].find(needle, loc.col - 1 if n == loc.line - 1 else 0)
+        if start >= 0:
+            return n + 1, start + 1
+    return loc.line, loc.col
+
+
+def _located(entry: SpecEntry, path: KeyPath, needle: str, code: str, message: str) -> Diagnostic:
+    line, col = _locate(entry, path, needle)
+    from engine.spec.loader import format_key_path
+
+    return Diagnostic(entry.positions.file, line, col, code, message, format_key_path(entry.prefix + path),
+                      snippet(entry.positions.text, line, col))
+
+
+_BAD_REFERENCE = re.compile(r"\$\{[^}]*\}?")
+_BARE = re.compile(r"(?i)\b(?:from|join)\s+(`?[A-Za-z_][\w.`]*)")
+
+
+@rule
+def references_resolve(ctx: RuleContext) -> Iterator[Diagnostic]:
+    names = set(ctx.by_name) | ctx.ghost_names
+    for entry in ctx.primary():
+        t = entry.table
+        if t.source:
+            yield from _check_reference(ctx, entry, ("source",), t.source, t.source, names)
+        if t.query:
+            for match in REFERENCE.finditer(t.query):
+                yield from _check_reference(ctx, entry, ("query",), match.group(1), match.group(0), names)
+            valid = {m.span() for m in REFERENCE.finditer(t.query)}
+            for match in _BAD_REFERENCE.finditer(t.query):
+                if match.span() not in valid:
+                    yield _located(entry, ("query",), match.group(0), "BAD_REFERENCE_SYNTAX",
+                                   f"'{match.group(0)}' is not a reference: write ${{table_name}} or ${{system.<schema>.<table>}}")
+            for match in _BARE.finditer(t.query):
+                bare = match.group(1).strip("`")
+                if bare in names or bare.startswith("system."):
+                    yield _located(entry, ("query",), match.group(1), "BARE_REFERENCE",
+                                   f"'{bare}' is named without the reference syntax, so the graph cannot see it: write ${{{bare}}}")
+
+
+def _check_reference(ctx: RuleContext, entry: SpecEntry, path: KeyPath, name: str, needle: str, names: set[str]) -> Iterator[Diagnostic]:
+    if name.startswith("system."):
+        if name not in SYSTEM_TABLES:
+            yield _located(entry, path, needle, "UNKNOWN_SOURCE",
+                           f"{entry.table.name} ({_where(entry)}) reads '{name}', which is not a supported system table{_suggest(name, SYSTEM_TABLES)}")
+    elif name not in names:
+        yield _located(entry, path, needle, "UNKNOWN_REFERENCE",
+                       f"{entry.table.name} ({_where(entry)}) reads '{name}', which does not exist{_suggest(name, names)}")
+
+
+@rule
+def stream_sources(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for entry in ctx.primary():
+        t = entry.table
+        if t.pattern not in (Pattern.STREAM, Pattern.SCD2) or not t.source:
+            continue
+        if t.source in SYSTEM_TABLES and not SYSTEM_TABLES[t.source].streamable:
+            yield entry.diag(("source",), "SOURCE_NOT_STREAMABLE",
+                             f"'{t.source}' does not support streaming reads; use pattern 'snapshot' for it")
+        upstream = ctx.known(t.source)
+        if upstream is not None and upstream.dataset_kind is not DatasetKind.STREAMING_TABLE:
+            yield entry.diag(("source",), "SOURCE_NOT_STREAMABLE",
+                             f"'{t.source}' is a {upstream.dataset_kind.value.replace('_', ' ')}, not a streaming table; pattern '{t.pattern.value}' needs an append-only source")
+
+
+@rule
+def no_cycles(ctx: RuleContext) -> Iterator[Diagnostic]:
+    edges = {name: entries[0].table.upstream_tables for name, entries in ctx.by_name.items()}
+    cycle = find_cycle(edges)
+    if cycle:
+        entry = ctx.by_name[cycle[0]][0]
+        path = ("source",) if entry.table.source == cycle[1] else ("query",)
+        if entry.derived:
+            path = ()
+        yield entry.diag(path, "REFERENCE_CYCLE", "tables read each other in a cycle: " + " -> ".join(cycle))
+
+
+@rule
+def expectations_valid(ctx: RuleContext) -> Iterator[Diagnostic]:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    for entry in ctx.primary():
+        t = entry.table
+        names = {c.name.lower() for c in t.all_columns}
+        seen: set[str] = set()
+        for i, expectation in enumerate(t.expectations):
+            if expectation.name in seen:
+                yield entry.diag(("expectations", i, "name"), "DUPLICATE_EXPECTATION", f"expectation '{expectation.name}' is declared twice")
+            seen.add(expectation.name)
+            try:
+                tree = sqlglot.parse_one(expectation.expr, read="databricks")
+            except (ParseError, ValueError) as exc:
+                first = str(exc).splitlines()[0][:200]
+                yield entry.diag(("expectations", i, "expr"), "EXPECTATION_SYNTAX", f"expectation '{expectation.name}' is not a valid SQL expression: {first}")
+                continue
+            bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
+            for column in tree.find_all(exp.Column):
+                root = (column.table or column.name).lower()
+                if root not in names and root not in bound:
+                    yield _located(entry, ("expectations", i, "expr"), column.table or column.name, "UNDECLARED_COLUMN",
+                                   f"expectation '{expectation.name}' uses '{root}', which is not a declared column{_suggest(root, names)}")
+
+
+@rule
+def share_membership(ctx: RuleContext) -> Iterator[Diagnostic]:
+    shares = {s.name for s in ctx.settings.shares} if ctx.settings else set()
+    aliases: dict[tuple[str, str], str] = {}
+    for entry in ctx.entries:
+        t = entry.table
+        for i, member in enumerate(t.share):
+            path: KeyPath = ("share", i)
+            target = entry.diag
+            if member.share not in shares:
+                yield target(path + ("share",), "UNKNOWN_SHARE", f"share '{member.share}' is not declared in project.yaml{_suggest(member.share, shares)}")
+            if t.pii_columns and not member.include_pii:
+                yield target(path, "PII_NOT_APPROVED",
+                             f"{t.name} holds PII columns ({', '.join(t.pii_columns)}); set include_pii: true to share them deliberately")
+            if member.history and t.dataset_kind is not DatasetKind.STREAMING_TABLE:
+                yield target(path + ("history",), "SHARE_HISTORY_NOT_SUPPORTED",
+                             f"history sharing applies to streaming tables; {t.name} is a {t.dataset_kind.value.replace('_', ' ')}")
+            if t.dataset_kind is DatasetKind.TEMPORARY_VIEW:
+                yield target(path, "SHARE_NOT_SHAREABLE", f"{t.name} is a temporary view and cannot be shared; set view.persisted: true")
+            shown = (member.share, member.alias or t.name)
+            if shown in aliases and aliases[shown] != t.name:
+                yield target(path, "DUPLICATE_SHARE_NAME", f"share '{member.share}' already exposes '{shown[1]}' (from {aliases[shown]})")
+            aliases.setdefault(shown, t.name)
+
+
+@rule
+def schedule_order(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for entry in ctx.primary():
+        t = entry.table
+        if t.schedule is not Schedule.PIPELINE:
+            continue
+        for name in t.upstream_tables:
+            upstream = ctx.known(name)
+            if upstream is not None and upstream.schedule is Schedule.DAILY:
+                yield entry.diag(("schedule",) if ("schedule",) in entry.positions.values else (), "SCHEDULE_ORDER",
+                                 f"{t.name} refreshes with the pipeline but reads '{name}', which is built only by the daily job; make {t.name} 'schedule: daily'")
+
+
+@rule
+def project_settings(ctx: RuleContext) -> Iterator[Diagnostic]:
+    if ctx.settings is None or ctx.settings_positions is None:
+        return
+    pos = ctx.settings_positions
+    shares = [s.name for s in ctx.settings.shares]
+    for i, name in enumerate(shares):
+        if name in shares[:i]:
+            yield pos.diagnostic(("shares", i, "name"), "DUPLICATE_SHARE", f"share '{name}' is declared twice")
+    for i, recipient in enumerate(ctx.settings.recipients):
+        for j, share in enumerate(recipient.shares):
+            if share not in shares:
+                yield pos.diagnostic(("recipients", i, "shares", j), "UNKNOWN_SHARE", f"recipient '{recipient.name}' is granted share '{share}', which is not declared{_suggest(share, shares)}")

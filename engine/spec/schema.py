@@ -1,0 +1,114 @@
+"""Stage: spec. The one shape check: the JSON Schemas shipped in this package.
+
+Every jsonschema error becomes a located Diagnostic with a stable code. Nothing else in the
+engine checks shape; semantic rules (engine.spec.rules) run only on documents that pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from engine.spec.errors import Diagnostic
+from engine.spec.loader import Document
+
+TABLE_SCHEMA = "table.schema.json"
+PROJECT_SCHEMA = "project.schema.json"
+
+_CODES = {
+    "required": "SPEC_MISSING_KEY",
+    "additionalProperties": "SPEC_UNKNOWN_KEY",
+    "enum": "SPEC_BAD_VALUE",
+    "type": "SPEC_WRONG_TYPE",
+    "minItems": "SPEC_EMPTY",
+    "minLength": "SPEC_EMPTY",
+    "uniqueItems": "SPEC_DUPLICATE_ITEM",
+}
+_TYPE_NAMES = {"string": "a string", "array": "a list", "object": "a mapping", "boolean": "true or false",
+               "integer": "a whole number", "number": "a number", "null": "nothing"}
+
+
+def schema_text(name: str) -> str:
+    return resources.files("engine.spec").joinpath("schemas", name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Draft202012Validator:
+    schema = json.loads(schema_text(name))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate_shape(doc: Document, schema_name: str) -> list[Diagnostic]:
+    if not isinstance(doc.data, dict):
+        kind = _describe(doc.data)
+        return [doc.positions.diagnostic((), "SPEC_NOT_MAPPING", f"expected a mapping of spec keys, found {kind}")]
+    diagnostics = []
+    for error in _validator(schema_name).iter_errors(doc.data):
+        diagnostics.extend(_to_diagnostics(doc, error))
+    return diagnostics
+
+
+def _to_diagnostics(doc: Document, error: ValidationError) -> list[Diagnostic]:
+    path = tuple(error.absolute_path)
+    positions = doc.positions
+    kind = error.validator
+    code = _CODES.get(kind, "SPEC_SCHEMA")
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        out = []
+        for extra in sorted(set(error.instance) - set(allowed)):
+            hint = _did_you_mean(extra, allowed)
+            out.append(positions.diagnostic(path + (extra,), code, f"unknown key '{extra}'{hint}; allowed: {', '.join(allowed)}", key=True))
+        return out
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [positions.diagnostic(path, code, f"missing required key '{missing}'", key=bool(path))]
+    if kind == "enum":
+        choices = [str(c) for c in error.validator_value]
+        hint = _did_you_mean(str(error.instance), choices)
+        return [positions.diagnostic(path, code, f"'{error.instance}' is not allowed{hint}; expected one of: {', '.join(choices)}")]
+    if kind == "type":
+        expected = error.validator_value
+        expected_text = " or ".join(_TYPE_NAMES.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        return [positions.diagnostic(path, code, f"expected {expected_text}, found {_describe(error.instance)}")]
+    if kind == "pattern":
+        if "A-Za-z_" in error.validator_value and "system" not in error.validator_value:
+            return [positions.diagnostic(path, "BAD_IDENTIFIER",
+                                         f"'{error.instance}' is not a plain SQL identifier (letters, digits and _, not starting with a digit); it goes into generated DDL")]
+        return [positions.diagnostic(path, "SPEC_BAD_FORMAT", f"'{error.instance}' does not match the expected form {error.validator_value}")]
+    if kind in ("minItems", "minLength"):
+        return [positions.diagnostic(path, code, "must not be empty")]
+    if kind == "uniqueItems":
+        return [positions.diagnostic(path, code, "list items must be unique")]
+    return [positions.diagnostic(path, code, error.message)]
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ('{value[:40]}')"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+did_you_mean = _did_you_mean
