@@ -13,17 +13,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from engine import __version__
+from engine.errors import CheckFailed, UserError
 from engine.spec import SpecError, load_project
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one message, no traceback."""
-
-
-class CheckFailed(Exception):
-    """A check ran and found something (exit 1)."""
 
 
 Handler = Callable[[argparse.Namespace], int]
@@ -83,15 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each stage registers its own subcommands with @command in its `commands` module.
+COMMAND_MODULES = ("engine.demo.commands", "engine.runtime.commands", "engine.render.commands", "engine.deploy.commands")
+
+
 def _load_optional_commands() -> None:
-    """Commands of later stages register themselves on import (kept out of `validate`'s start-up path)."""
+    """Commands of later stages register themselves on import; they import heavy modules lazily."""
     import importlib
 
-    for module in ("engine.cli_commands",):
+    for module in COMMAND_MODULES:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not exc.name or not module.startswith(exc.name):  # a stage not installed in this checkout
                 raise
 
 

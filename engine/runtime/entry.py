@@ -1,0 +1,110 @@
+"""Stage: runtime. The single entry point the generic notebook and the local run both call.
+
+    register_pipeline(spark, {"tablesmith.specs_dir": ".../specs", ...})
+
+Reads the project, applies configuration overrides, skips tables whose system sources are not
+available (with a warning), and registers every other table through the backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from engine.runtime.backend import PipelineBackend
+from engine.runtime.flows import FlowContext, SystemViewFlow, TableFlow
+from engine.runtime.queries import quote
+from engine.runtime.sources import DatabricksSystemSource, LocalSystemSource, SystemSource
+from engine.spec import load_project
+from engine.spec.model import Project, Schedule, Table
+
+CONF_PREFIX = "tablesmith."
+SETTING_OVERRIDES = ("catalog", "schema", "account_identifier", "workspace_identifier")
+
+
+@dataclass(frozen=True)
+class Registration:
+    project: Project
+    registered: tuple[str, ...]
+    skipped: Mapping[str, str] = field(default_factory=dict)  # table -> why
+    context: FlowContext | None = None
+
+    def flow(self, name: str) -> TableFlow:
+        assert self.context is not None
+        return TableFlow(self.project.table(name), self.context)
+
+
+# The local run reads this after the engine imported the definitions file in-process.
+LAST_REGISTRATION: list[Registration] = []
+
+
+def project_from_conf(conf: Mapping[str, str]) -> Project:
+    specs_dir = conf.get(CONF_PREFIX + "specs_dir")
+    if not specs_dir:
+        raise ValueError("pipeline configuration must set tablesmith.specs_dir to the folder of specs")
+    project = load_project(Path(specs_dir))
+    overrides = {key: conf[CONF_PREFIX + key] for key in SETTING_OVERRIDES if conf.get(CONF_PREFIX + key)}
+    if overrides:
+        project = dataclasses.replace(project, settings=dataclasses.replace(project.settings, **overrides))
+    return project
+
+
+def selected_tables(project: Project, schedule: str) -> list[Table]:
+    if schedule in ("", "all"):
+        return list(project.tables)
+    return [t for t in project.tables if t.schedule is Schedule(schedule)]
+
+
+def skipped_tables(tables: list[Table], sources: SystemSource, spark: Any) -> dict[str, str]:
+    """Tables whose system sources are missing, and everything downstream of them (topological order)."""
+    skipped: dict[str, str] = {}
+    for table in tables:
+        missing = [s for s in table.system_sources if not sources.available(s)]
+        if missing:
+            skipped[table.name] = f"source {missing[0]} is not available ({sources.describe(missing[0])}); requires schema '{missing[0].split('.')[1]}'"
+            continue
+        blocked = [u for u in table.upstream_tables if u in skipped]
+        if blocked:
+            skipped[table.name] = f"upstream table {blocked[0]} is skipped"
+    return skipped
+
+
+def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBackend | None = None) -> Registration:
+    project = project_from_conf(conf)
+    local = conf.get(CONF_PREFIX + "mode", "databricks") == "local"
+    settings = project.settings
+    if local:
+        overrides = {k[len(CONF_PREFIX + "source."):]: v for k, v in conf.items() if k.startswith(CONF_PREFIX + "source.")}
+        sources: SystemSource = LocalSystemSource(Path(conf.get(CONF_PREFIX + "source_root", settings.source_root)), overrides)
+    else:
+        enabled = conf.get(CONF_PREFIX + "enabled_schemas")
+        sources = DatabricksSystemSource(frozenset(enabled.split(",")) if enabled else None)
+    backend = backend or PipelineBackend(local=local)
+
+    tables = selected_tables(project, conf.get(CONF_PREFIX + "schedule", "all"))
+    skipped = skipped_tables(tables, sources, spark)
+    for name, reason in skipped.items():
+        print(f"tablesmith: skipping {name}: {reason}", file=sys.stderr)
+    active = [t for t in tables if t.name not in skipped]
+
+    qualifier = quote(settings.schema) if local else f"{quote(settings.catalog)}.{quote(settings.schema)}"
+    context = FlowContext(
+        spark=spark,
+        settings=settings,
+        sources=sources,
+        in_pipeline=frozenset(t.name for t in active),
+        apply_expectations=not backend.has_native_expectations,
+        system_views=local,
+        qualifier=qualifier,
+    )
+    if local:
+        for name in sorted({s for t in active for s in t.system_sources if t.query}):
+            backend.register(SystemViewFlow(name, context).definition())
+    for table in active:
+        backend.register(TableFlow(table, context).definition())
+    registration = Registration(project, tuple(t.name for t in active), skipped, context)
+    LAST_REGISTRATION[:] = [registration]
+    return registration

@@ -1,0 +1,68 @@
+"""Stage: runtime. Pure query builders: strings from the spec model, no Spark needed."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.spec.model import REFERENCE, Expectation, ProjectSettings, Table
+
+FAILED_EXPECTATION_MARKER = "TABLESMITH_EXPECTATION_FAILED"
+
+
+def quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def source_projection(table: Table) -> list[str]:
+    """Declared columns only, cast to their declared types: new upstream columns never leak in."""
+    return [f"CAST({c.expr or quote(c.name)} AS {c.type}) AS {quote(c.name)}" for c in table.columns]
+
+
+def identifier_projection(settings: ProjectSettings) -> list[str]:
+    return [
+        f"CAST({sql_string(settings.account_identifier)} AS STRING) AS `_account_identifier`",
+        f"CAST({sql_string(settings.workspace_identifier)} AS STRING) AS `_workspace_identifier`",
+    ]
+
+
+def output_projection(table: Table) -> list[str]:
+    """Declared column order, then the identifier columns (for query patterns, by name)."""
+    return [quote(c.name) for c in table.all_columns]
+
+
+def resolve_references(query: str, resolve: Callable[[str], str]) -> str:
+    """Replace every ${name} with the name this backend reads it by."""
+    return REFERENCE.sub(lambda m: resolve(m.group(1)), query)
+
+
+def scd2_current_query(table: Table, history: str) -> str:
+    """Latest version per entity key, deleted entities excluded (a window query: runs on both engines)."""
+    assert table.scd2 is not None
+    keys = ", ".join(quote(k) for k in table.keys)
+    columns = ", ".join(quote(c.name) for c in table.columns)
+    deleted = f" AND {quote(table.scd2.delete_column)} IS NULL" if table.scd2.delete_column else ""
+    return (
+        f"SELECT {columns} FROM ("
+        f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {quote(table.scd2.sequence_by)} DESC) AS `__version_rank` "
+        f"FROM {history}) WHERE `__version_rank` = 1{deleted}"
+    )
+
+
+def passes(expectation: Expectation) -> str:
+    """A row passes only when the rule is TRUE: NULL counts as a violation."""
+    return f"COALESCE(({expectation.expr}), FALSE)"
+
+
+def violation_count_query(relation: str, expectations: tuple[Expectation, ...]) -> str:
+    counts = ", ".join(f"COUNT_IF(NOT {passes(e)}) AS {quote(e.name)}" for e in expectations)
+    return f"SELECT COUNT(*) AS `__rows`, {counts} FROM {relation}"
+
+
+def fail_guard(table: Table, expectation: Expectation) -> str:
+    """A predicate that is TRUE for passing rows and raises, naming table and rule, otherwise."""
+    message = f"{FAILED_EXPECTATION_MARKER}: table {table.name}, expectation {expectation.name} ({expectation.expr})"
+    return f"CASE WHEN {passes(expectation)} THEN TRUE ELSE raise_error({sql_string(message)}) END"
