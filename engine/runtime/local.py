@@ -38,6 +38,8 @@ appender.console.name = console
 appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+logger.hms.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.hms.level = off
 """
 
 _FLOW_EVENT = re.compile(r"Flow (?P<name>\S+?) (?:is|has) (?P<state>[A-Z_]+)")
@@ -45,13 +47,18 @@ _FLOW_EVENT = re.compile(r"Flow (?P<name>\S+?) (?:is|has) (?P<state>[A-Z_]+)")
 
 @dataclass(frozen=True)
 class LocalLayout:
-    """Everything a local run keeps, under one folder (default .tablesmith/)."""
+    """Everything a local run keeps, under one folder (default .tablesmith/).
+
+    Warehouse, metastore and Spark settings belong to the folder; several pipelines (`name`)
+    can share them, each with its own project folder and checkpoints.
+    """
 
     root: Path
+    name: str = "pipeline"
 
     @property
     def pipeline_dir(self) -> Path:
-        return self.root / "pipeline"
+        return self.root / self.name
 
     @property
     def spec_file(self) -> Path:
@@ -71,7 +78,7 @@ class LocalLayout:
 
     @property
     def storage(self) -> Path:
-        return self.root / "storage"
+        return self.root / "storage" / self.name
 
     def spark_defaults(self) -> str:
         # Static settings go here, not on the command line: spark-submit drops --conf groups
@@ -143,9 +150,13 @@ def write_project(project: Project, layout: LocalLayout, source_root: Path, spec
     _write(layout.spec_file, json.dumps(spec, indent=2) + "\n")  # JSON is YAML
     _write(layout.pipeline_dir / "transformations" / "tablesmith_definitions.py", DEFINITIONS)
     _write(layout.pipeline_dir / "tablesmith.json", json.dumps(conf, indent=2, sort_keys=True) + "\n")
+    write_spark_conf(layout)
+    return conf
+
+
+def write_spark_conf(layout: LocalLayout) -> None:
     _write(layout.conf_dir / "spark-defaults.conf", layout.spark_defaults())
     _write(layout.conf_dir / "log4j2.properties", LOG4J)
-    return conf
 
 
 def local_session(layout: LocalLayout) -> Any:
@@ -253,6 +264,7 @@ def run_local(
     select: Sequence[str] = (),
     echo: Callable[[str], None] = print,
     extra_conf: dict[str, str] | None = None,
+    pipeline_name: str = "pipeline",
 ) -> RunResult:
     """Validate, make sure there is source data, run the pipeline, then count rows and violations."""
     from engine.errors import CheckFailed, UserError
@@ -264,7 +276,7 @@ def run_local(
     unknown = sorted(set(select) - set(project.table_names))
     if unknown:
         raise UserError(f"--select names unknown tables: {', '.join(unknown)}")
-    layout = LocalLayout(output)
+    layout = LocalLayout(output, pipeline_name)
     source_root = source or Path(project.settings.source_root)
     if source is not None and not source.is_dir():
         raise UserError(f"--source {source} is not a folder (expected <schema>/<table>/ folders of Parquet files)")

@@ -1,0 +1,115 @@
+"""Real pipelines on local Spark Declarative Pipelines: every pattern, re-runs, expectations, skips.
+
+The tests in this module run in order against one pipeline (`rt`) and share its state.
+"""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.errors import CheckFailed
+from engine.runtime.local import LocalLayout, run_local
+from engine.spec import SpecError
+
+from .conftest import USAGE_DAY_2, write_table
+
+SPECS = Path(__file__).parent / "specs"
+
+
+def _run(local_spark, source, **options):
+    return run_local(SPECS, source=source, output=local_spark.root, pipeline_name="rt", echo=lambda _: None, **options)
+
+
+def _rows(spark, table, order):
+    return [r.asDict() for r in spark.read.table(f"rt.{table}").orderBy(*order).collect()]
+
+
+def _checkpoint_files(local_spark, table) -> int:
+    storage = LocalLayout(local_spark.root, "rt").storage
+    return sum(1 for p in storage.rglob("*") if p.is_file() and table in p.as_posix() and "/offsets/" in p.as_posix())
+
+
+def test_first_run_builds_every_pattern(local_spark, tiny_source):
+    result = _run(local_spark, tiny_source)
+    spark = local_spark.spark
+
+    usage = _rows(spark, "usage_raw", ["record_id"])
+    assert [r["record_id"] for r in usage] == ["r1", "r2", "r3", "r4", "r6", "r7"]  # the NULL id was dropped
+    assert {(r["_account_identifier"], r["_workspace_identifier"]) for r in usage} == {("acct-test", "ws-test")}
+
+    current = _rows(spark, "jobs_hist_current", ["job_id"])
+    assert [(r["job_id"], r["name"]) for r in current] == [("j1", "new")]  # latest version; deleted j2 gone
+    assert spark.read.table("rt.jobs_hist").count() == 3
+
+    cost = {(r["workspace_id"], r["usage_date"].day): (r["total_dbus"], r["total_cost_usd"]) for r in _rows(spark, "daily_cost", ["workspace_id"])}
+    # ws1: retraction nets the original out; 4 DBU at the old price 0.2 and 10 after the change at 0.3.
+    assert cost[("ws1", 1)] == (Decimal("14"), Decimal("3.800000"))
+    assert cost[("ws2", 1)] == (Decimal("4"), Decimal("2.000000"))
+
+    by_job = _rows(spark, "cost_by_job_name", ["job_id"])
+    assert [(r["job_id"], r["job_name"], r["total_dbus"]) for r in by_job] == [("j1", "new", Decimal("13"))]
+    assert {r["workspace_id"] for r in _rows(spark, "workspaces", ["workspace_id"])} == {"ws1", "ws2"}
+    assert not spark.catalog.tableExists("rt.job_usage")  # a temporary view is never published
+
+    assert set(result.skipped) == {"endpoint_raw", "endpoint_tokens"}
+    assert "system.serving.endpoint_usage" in result.skipped["endpoint_raw"]
+    assert "endpoint_raw" in result.skipped["endpoint_tokens"]
+
+    assert result.tables["usage_raw"].violations == {"has_record_id": 1, "known_record_type": 1}
+    metrics = {(r["table_name"], r["expectation"]): r["violations"]
+               for r in spark.read.table("rt._quality_metrics").where(f"run_id = '{result.run_id}'").collect()}
+    assert metrics == {("usage_raw", "has_record_id"): 1, ("usage_raw", "known_record_type"): 1}
+
+
+def test_second_run_processes_only_new_files(local_spark, tiny_source):
+    before = _checkpoint_files(local_spark, "usage_raw")
+    write_table(tiny_source, "system.billing.usage", USAGE_DAY_2, part="part-00001")
+    _run(local_spark, tiny_source)
+    spark = local_spark.spark
+
+    ids = [r["record_id"] for r in _rows(spark, "usage_raw", ["record_id"])]
+    assert ids == ["r1", "r2", "r3", "r4", "r6", "r7", "r8"]  # new day appended, nothing duplicated
+    assert _checkpoint_files(local_spark, "usage_raw") > before
+    cost = {(r["workspace_id"], r["usage_date"].day): r["total_cost_usd"] for r in _rows(spark, "daily_cost", ["workspace_id"])}
+    assert cost[("ws1", 2)] == Decimal("1.500000")
+
+
+def test_run_without_new_data_changes_nothing(local_spark, tiny_source):
+    _run(local_spark, tiny_source)
+    assert local_spark.spark.read.table("rt.usage_raw").count() == 7
+
+
+def test_full_refresh_rebuilds_from_scratch(local_spark, tiny_source):
+    _run(local_spark, tiny_source, full_refresh=True)
+    spark = local_spark.spark
+    assert spark.read.table("rt.usage_raw").count() == 7
+    assert spark.read.table("rt.usage_raw").select("record_id").distinct().count() == 7
+    assert spark.read.table("rt.daily_cost").count() == 3
+
+
+def test_fail_expectation_stops_the_run_naming_table_and_rule(local_spark, tiny_source, tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(SPECS, specs)
+    spec = specs / "billing" / "daily_cost.yaml"
+    spec.write_text(spec.read_text() + "expectations:\n  - {name: small_days, expr: total_dbus < 10, on_violation: fail}\n")
+    with pytest.raises(CheckFailed) as caught:
+        run_local(specs, source=tiny_source, output=local_spark.root, pipeline_name="rt_fail",
+                  extra_conf={"tablesmith.schema": "rt_fail"}, echo=lambda _: None)
+    assert "daily_cost" in str(caught.value) and "small_days" in str(caught.value)
+
+
+def test_bad_reference_is_reported_before_any_spark_work(tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(SPECS, specs)
+    spec = specs / "billing" / "daily_cost.yaml"
+    spec.write_text(spec.read_text().replace("${prices}", "${price}"))
+    output = tmp_path / "out"
+    with pytest.raises(SpecError) as caught:
+        run_local(specs, source=tmp_path, output=output, echo=lambda _: None)
+    assert [d.code for d in caught.value.diagnostics] == ["UNKNOWN_REFERENCE"]
+    assert "did you mean 'prices'" in caught.value.diagnostics[0].message
+    assert not output.exists()  # nothing was written and no JVM was needed
