@@ -74,17 +74,17 @@ def skipped_tables(tables: list[Table], sources: SystemSource, spark: Any) -> di
 
 def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBackend | None = None) -> Registration:
     project = project_from_conf(conf)
-    local = conf.get(CONF_PREFIX + "mode", "databricks") == "local"
+    local = (conf.get(CONF_PREFIX + "mode") or "databricks") == "local"
     settings = project.settings
     if local:
-        overrides = {k[len(CONF_PREFIX + "source."):]: v for k, v in conf.items() if k.startswith(CONF_PREFIX + "source.")}
-        sources: SystemSource = LocalSystemSource(Path(conf.get(CONF_PREFIX + "source_root", settings.source_root)), overrides)
+        root = Path(conf.get(CONF_PREFIX + "source_root") or settings.source_root)
+        sources: SystemSource = LocalSystemSource(root, dict(settings.source_tables))
     else:
         enabled = conf.get(CONF_PREFIX + "enabled_schemas")
         sources = DatabricksSystemSource(frozenset(enabled.split(",")) if enabled else None)
     backend = backend or PipelineBackend(local=local)
 
-    tables = selected_tables(project, conf.get(CONF_PREFIX + "schedule", "all"))
+    tables = selected_tables(project, conf.get(CONF_PREFIX + "schedule") or "all")
     skipped = skipped_tables(tables, sources, spark)
     for name, reason in skipped.items():
         print(f"tablesmith: skipping {name}: {reason}", file=sys.stderr)

@@ -5,6 +5,7 @@
 # MAGIC YAML specs shipped next to it by the bundle. Configuration (set by the bundle):
 # MAGIC `tablesmith.specs_dir`, `tablesmith.bundle_root`, `tablesmith.catalog`, `tablesmith.schema`,
 # MAGIC `tablesmith.account_identifier`, `tablesmith.workspace_identifier`, `tablesmith.schedule`.
+# MAGIC `tablesmith run` executes this same file locally (with `tablesmith.mode = local`).
 
 # COMMAND ----------
 
@@ -16,6 +17,7 @@ if bundle_root and bundle_root not in sys.path:
 
 from engine.runtime.entry import CONF_PREFIX, register_pipeline  # noqa: E402
 
-KEYS = ("specs_dir", "catalog", "schema", "account_identifier", "workspace_identifier", "schedule", "enabled_schemas")
+KEYS = ("specs_dir", "catalog", "schema", "account_identifier", "workspace_identifier", "schedule",
+        "enabled_schemas", "mode", "source_root")
 conf = {CONF_PREFIX + key: spark.conf.get(CONF_PREFIX + key, "") for key in KEYS}  # noqa: F821
 register_pipeline(spark, conf)  # noqa: F821
