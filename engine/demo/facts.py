@@ -1,0 +1,132 @@
+"""Stage: demo data. The planted cases of a demo dataset, as plain values tests and checks can assert.
+
+`facts(...)` rebuilds the same world the generator builds and re-simulates only the days it needs,
+so the facts always describe exactly what `generate(...)` with the same arguments wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from engine.demo import catalog as C
+from engine.demo.runs import job_runs
+from engine.demo.simulate import BASE, simulate_day
+from engine.demo.usage import Correction
+from engine.demo.entities import Params, World
+from engine.demo.world import FAILING_STREAK_RUNS, build_world
+
+DEFAULT_END_DATE = date(2026, 11, 1)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    workspace_id: str
+    job_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DemoFacts:
+    account_id: str
+    start_date: date  # first day with data
+    end_date: date  # exclusive: the day after the last day with data
+    workspace_ids: tuple[str, ...]
+    home_workspace_ids: tuple[str, ...]  # in the home region: present in regional tables
+    remote_workspace_id: str  # other region: usage and workspaces_latest only
+    # jobs
+    failing_job: JobRef  # its last `failing_streak_length` runs FAILED
+    failing_streak_length: int
+    failing_streak_run_ids: tuple[str, ...]
+    long_running_job: JobRef  # every run spans >= 3 hourly timeline rows
+    repaired_job: JobRef
+    repaired_run_id: str  # FAILED, then repaired to SUCCEEDED (two terminal rows)
+    repair_date: date
+    serverless_job: JobRef  # several usage rows per hour per run
+    all_purpose_job: JobRef  # runs on an all-purpose cluster: its usage has no job_id
+    misbilled_job: JobRef
+    deleted_job_ids: tuple[str, ...]
+    created_in_window_job_id: str | None
+    # compute
+    all_purpose_cluster_ids: tuple[str, ...]  # every workspace, including the remote one and the spike cluster
+    over_provisioned_cluster_id: str  # CPU about 5-10 % in node_timeline
+    deleted_cluster_id: str | None
+    node_timeline_dates: tuple[date, ...]
+    # cost
+    spike_workspace_id: str
+    spike_date: date  # that workspace's cost is about 5x normal
+    spike_cluster_id: str
+    price_change_sku: str
+    price_change_time: datetime  # old row ends, new row starts (midnight UTC)
+    old_price: float
+    new_price: float
+    promotional_sku: str  # pricing.effective_list.default != pricing.default
+    corrections: tuple[Correction, ...]
+    job_name_populated_from: date  # usage_metadata.job_name is NULL on job-compute rows before this
+    # access
+    denied_user_email: str
+    restricted_table: str
+
+    def correction(self, kind: str) -> Correction:
+        return next(c for c in self.corrections if c.kind == kind)
+
+
+def facts(workspaces: int = 3, days: int = 45, jobs: int = 24, seed: int = 7,
+          end_date: date = DEFAULT_END_DATE) -> DemoFacts:
+    """The planted cases of `generate(..., workspaces, days, jobs, seed, end_date)` at any scale >= 1."""
+    world = build_world(Params(workspaces, days, jobs, seed, 1.0, end_date))
+    return facts_of(world)
+
+
+def _ref(job) -> JobRef:
+    return JobRef(job.workspace.workspace_id, job.job_id, str(job.versions[-1].attrs["name"]))
+
+
+def _run_ids(world: World, job, day: date) -> list[str]:
+    return [run.run_id for run in job_runs(world, job, day, BASE)]
+
+
+def facts_of(world: World) -> DemoFacts:
+    plan = world.plan
+    corrections = []
+    for day in (plan.same_sku_correction_day, plan.other_sku_correction_day, plan.retraction_only_day):
+        corrections.extend(simulate_day(world, day, BASE).corrections)
+    streak_runs = tuple(rid for day in plan.failing_streak_days for rid in _run_ids(world, plan.failing_job, day))
+    price_rows = [p for p in world.prices if p.sku == C.SKUS[C.PRICE_CHANGE_SKU]]
+    promotional = next(p.sku.name for p in world.prices if p.promotional_price is not None)
+    return DemoFacts(
+        account_id=C.ACCOUNT_ID,
+        start_date=world.params.start_date,
+        end_date=world.params.end_date,
+        workspace_ids=tuple(w.workspace_id for w in world.workspaces),
+        home_workspace_ids=tuple(w.workspace_id for w in world.home_workspaces),
+        remote_workspace_id=next(w.workspace_id for w in world.workspaces if w.is_remote),
+        failing_job=_ref(plan.failing_job),
+        failing_streak_length=FAILING_STREAK_RUNS,
+        failing_streak_run_ids=streak_runs,
+        long_running_job=_ref(plan.long_running_job),
+        repaired_job=_ref(plan.repaired_job),
+        repaired_run_id=_run_ids(world, plan.repaired_job, plan.repair_day)[0],
+        repair_date=plan.repair_day,
+        serverless_job=_ref(plan.serverless_job),
+        all_purpose_job=_ref(plan.all_purpose_job),
+        misbilled_job=_ref(plan.misbilled_job),
+        deleted_job_ids=tuple(j.job_id for j in plan.deleted_jobs),
+        created_in_window_job_id=plan.created_in_window_job.job_id if plan.created_in_window_job else None,
+        all_purpose_cluster_ids=tuple(c.cluster_id for c in world.clusters if c.kind in ("all_purpose", "spike")),
+        over_provisioned_cluster_id=plan.over_provisioned_cluster.cluster_id,
+        deleted_cluster_id=plan.deleted_cluster.cluster_id if plan.deleted_cluster else None,
+        node_timeline_dates=plan.node_timeline_days,
+        spike_workspace_id=plan.spike_workspace.workspace_id,
+        spike_date=plan.spike_day,
+        spike_cluster_id=plan.spike_cluster.cluster_id,
+        price_change_sku=C.SKUS[C.PRICE_CHANGE_SKU].name,
+        price_change_time=plan.price_change_at,
+        old_price=price_rows[0].price,
+        new_price=price_rows[1].price,
+        promotional_sku=promotional,
+        corrections=tuple(corrections),
+        job_name_populated_from=plan.job_name_since,
+        denied_user_email=plan.denied_user.email,
+        restricted_table=C.RESTRICTED_TABLE,
+    )

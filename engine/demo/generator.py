@@ -1,0 +1,174 @@
+"""Stage: demo data. Write realistic, deterministic synthetic Databricks system tables as Parquet.
+
+    generate(out_dir)                 # 19 tables under out_dir/<schema>/<table>/part-NNNNN.parquet
+    append_day(out_dir, date(...))    # one new file per streamable event table, for one more day
+    facts()                           # the planted cases (engine.demo.facts)
+
+Pure pyarrow (no Spark, no JVM). Same arguments -> byte-identical files. The window is the `days`
+days before `end_date` (exclusive), all timestamps UTC. Command line:
+``python -m engine.demo.generator OUT_DIR [--days N] [--scale X] [--append-day YYYY-MM-DD]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+from pathlib import Path
+from typing import Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.demo import dimensions as D
+from engine.demo.runs import task_rows, timeline_rows
+from engine.demo.simulate import APPEND, BASE, DayOutput, simulate_day
+from engine.demo.usage import usage_table
+from engine.demo.entities import Params, World
+from engine.demo.world import build_world
+from engine.demo.writer import PartWriter, publish, rows_to_table, staging_directory, write_new_file
+from engine.sources.system_tables import SYSTEM_TABLES, arrow_schema, local_path
+
+DEFAULT_END_DATE = date(2026, 11, 1)
+
+# The streamable event tables append_day extends, and the id column that must stay unique in each.
+APPEND_TABLES: dict[str, str | None] = {
+    "system.billing.usage": "record_id",
+    "system.lakeflow.job_run_timeline": "run_id",
+    "system.lakeflow.job_task_run_timeline": "run_id",
+    "system.compute.node_timeline": None,
+    "system.access.audit": "event_id",
+    "system.serving.endpoint_usage": "databricks_request_id",
+    "system.mlflow.run_metrics_history": "record_id",
+}
+
+
+def generate(
+    out_dir: Path,
+    *,
+    workspaces: int = 3,
+    days: int = 45,
+    jobs: int = 24,
+    seed: int = 7,
+    scale: float = 1.0,
+    end_date: date = DEFAULT_END_DATE,
+) -> dict[str, int]:
+    """Write all 19 system tables for the window; returns the row count per table name."""
+    world = build_world(Params(workspaces, days, jobs, seed, scale, end_date))
+    out_dir = Path(out_dir)
+    with staging_directory(out_dir) as staging:
+        writers = {name: PartWriter(name, local_path(staging, name)) for name in SYSTEM_TABLES}
+        job_clusters, mlflow_runs = [], []
+        for day in world.params.window():
+            out = simulate_day(world, day, BASE)
+            for name, table in _event_tables(out).items():
+                writers[name].add(table)
+            job_clusters.extend(out.job_clusters)
+            mlflow_runs.extend(out.mlflow_runs)
+        writers["system.mlflow.runs_latest"].add_rows(mlflow_runs)
+        for name, rows in _dimension_rows(world, job_clusters).items():
+            writers[name].add_rows(rows)
+        counts = {name: writer.close() for name, writer in writers.items()}
+        publish(staging, out_dir, list(SYSTEM_TABLES))
+    return counts
+
+
+def append_day(
+    out_dir: Path,
+    day: date,
+    *,
+    seed: int = 7,
+    workspaces: int = 3,
+    jobs: int = 24,
+    days: int = 45,
+    end_date: date = DEFAULT_END_DATE,
+    scale: float = 1.0,
+) -> dict[str, int]:
+    """Add one new Parquet file per streamable event table with the rows of `day` only.
+
+    Pass the arguments `generate` got, so the same jobs, clusters and endpoints keep running. Ids
+    come from a separate namespace and are checked against the existing files. Dimension tables
+    (jobs, clusters, ...) are not touched: job clusters created that day are not added to
+    compute.clusters.
+    """
+    out_dir = Path(out_dir)
+    world = build_world(Params(workspaces, days, jobs, seed, scale, end_date))
+    file_name = f"part-{day:%Y%m%d}-append.parquet"
+    for name in APPEND_TABLES:
+        if (local_path(out_dir, name) / file_name).exists():
+            raise FileExistsError(f"{local_path(out_dir, name) / file_name} exists: {day} was appended before")
+    tables = _event_tables(simulate_day(world, day, APPEND))
+    _check_unique_ids(out_dir, tables)
+    for name in APPEND_TABLES:
+        write_new_file(name, tables[name], local_path(out_dir, name), file_name)
+    return {name: tables[name].num_rows for name in APPEND_TABLES}
+
+
+def _event_tables(out: DayOutput) -> dict[str, pa.Table]:
+    home_runs = [run for run in out.runs if not run.job.workspace.is_remote]  # lakeflow tables are regional
+    node_timeline = out.node_timeline if out.node_timeline is not None else arrow_schema("system.compute.node_timeline").empty_table()
+    return {
+        "system.billing.usage": usage_table(out.usage.rows),
+        "system.lakeflow.job_run_timeline": rows_to_table(
+            "system.lakeflow.job_run_timeline", [row for run in home_runs for row in timeline_rows(run)]),
+        "system.lakeflow.job_task_run_timeline": rows_to_table(
+            "system.lakeflow.job_task_run_timeline", [row for run in home_runs for row in task_rows(run)]),
+        "system.compute.node_timeline": node_timeline,
+        "system.access.audit": rows_to_table("system.access.audit", out.audit),
+        "system.query.history": rows_to_table("system.query.history", out.queries),
+        "system.serving.endpoint_usage": rows_to_table("system.serving.endpoint_usage", out.endpoint_usage),
+        "system.mlflow.run_metrics_history": rows_to_table("system.mlflow.run_metrics_history", out.mlflow_metrics),
+    }
+
+
+def _dimension_rows(world: World, job_clusters) -> dict[str, list[dict]]:
+    return {
+        "system.access.workspaces_latest": D.workspaces_rows(world),
+        "system.billing.list_prices": D.list_price_rows(world),
+        "system.compute.node_types": D.node_type_rows(),
+        "system.lakeflow.jobs": D.job_rows(world),
+        "system.lakeflow.job_tasks": D.job_task_rows(world),
+        "system.lakeflow.pipelines": D.pipeline_rows(world),
+        "system.compute.clusters": D.cluster_rows(world, job_clusters),
+        "system.compute.warehouses": D.warehouse_rows(world),
+        "system.serving.served_entities": D.served_entity_rows(world),
+        "system.mlflow.experiments_latest": D.experiment_rows(world),
+    }
+
+
+def _check_unique_ids(out_dir: Path, tables: dict[str, pa.Table]) -> None:
+    for name, id_column in APPEND_TABLES.items():
+        directory = local_path(out_dir, name)
+        if id_column is None or not directory.exists() or tables[name].num_rows == 0:
+            continue
+        existing = set(pq.read_table(directory, columns=[id_column]).column(id_column).to_pylist())
+        clashes = existing.intersection(tables[name].column(id_column).to_pylist())
+        if clashes:
+            raise ValueError(f"{name}: {len(clashes)} {id_column} values of the new day already exist, e.g. {sorted(clashes)[0]}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.demo.generator", description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--workspaces", type=int, default=3)
+    parser.add_argument("--days", type=int, default=45)
+    parser.add_argument("--jobs", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--end-date", type=date.fromisoformat, default=DEFAULT_END_DATE)
+    parser.add_argument("--append-day", type=date.fromisoformat, help="add one day of event files instead")
+    args = parser.parse_args(argv)
+    common = dict(workspaces=args.workspaces, jobs=args.jobs, seed=args.seed, scale=args.scale, end_date=args.end_date)
+    started = time.perf_counter()
+    if args.append_day:
+        counts = append_day(args.out_dir, args.append_day, days=args.days, **common)
+    else:
+        counts = generate(args.out_dir, days=args.days, **common)
+    for name, rows in counts.items():
+        print(f"{rows:>10,}  {name}")
+    print(f"{sum(counts.values()):>10,}  rows in {time.perf_counter() - started:.1f}s -> {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
