@@ -15,6 +15,7 @@ from engine.runtime.queries import (
     identifier_projection,
     passes,
     quote,
+    reference_query,
     resolve_references,
     scd2_current_query,
     source_projection,
@@ -85,6 +86,8 @@ class TableFlow:
             return frame.selectExpr(*source_projection(t), *identifiers)
         if t.pattern is Pattern.SCD2_CURRENT:
             sql = scd2_current_query(t, self.ctx.table_ref(t.derived_from, batch=batch))
+        elif t.pattern is Pattern.REFERENCE:
+            sql = reference_query(t)
         else:
             sql = resolve_references(t.query, lambda name: self._sql_ref(name, batch))
         # Declared columns by name, then this workspace's identifiers (an upstream's are not kept).

@@ -51,43 +51,43 @@ class LocalLayout:
 
     @property
     def pipeline_dir(self) -> Path:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return self.root / self.name
+        return self.root / self.name
 
     @property
     def spec_file(self) -> Path:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return self.pipeline_dir / "spark-pipeline.yml"
+        return self.pipeline_dir / "spark-pipeline.yml"
 
     @property
     def conf_dir(self) -> Path:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return self.root / "conf"
+        return self.root / "conf"
 
     @property
     def warehouse(self) -> Path:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return self.root / "warehouse"
+        return self.root / "warehouse"
 
     @property
     def metastore(self) -> Path:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return self.root / "metastore_db"
+        return self.root / "metastore_db"
 
     @property
     def storage(self) -> Path:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return self.root / "storage" / self.name
+        return self.root / "storage" / self.name
 
     def spark_defaults(self) -> str:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).# Static settings go here, not on the command line: spark-submit drops --conf groups
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).# past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return "\n".join([
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    "spark.sql.catalogImplementation hive",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    f"spark.sql.warehouse.dir {self.warehouse.resolve()}",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    f"spark.hadoop.javax.jdo.option.ConnectionURL jdbc:derby:;databaseName={self.metastore.resolve()};create=true",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    f"spark.driver.extraJavaOptions -Dderby.system.home={self.root.resolve()}",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    "spark.ui.enabled false",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    "spark.ui.showConsoleProgress false",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    "spark.sql.session.timeZone UTC",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    "spark.sql.shuffle.partitions 4",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    "spark.driver.memory 2g",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    "",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).])
+        # Static settings go here, not on the command line: spark-submit drops --conf groups
+        # past the tenth entry when handing them to the Python client (docs/ARCHITECTURE.md).
+        return "\n".join([
+            "spark.sql.catalogImplementation hive",
+            f"spark.sql.warehouse.dir {self.warehouse.resolve()}",
+            f"spark.hadoop.javax.jdo.option.ConnectionURL jdbc:derby:;databaseName={self.metastore.resolve()};create=true",
+            f"spark.driver.extraJavaOptions -Dderby.system.home={self.root.resolve()}",
+            "spark.ui.enabled false",
+            "spark.ui.showConsoleProgress false",
+            "spark.sql.session.timeZone UTC",
+            "spark.sql.shuffle.partitions 4",
+            "spark.driver.memory 2g",
+            "",
+        ])
 
 
 @dataclass
@@ -126,19 +126,19 @@ def _write(path: Path, text: str) -> None:
 def write_project(project: Project, layout: LocalLayout, source_root: Path, specs_dir: Path, extra_conf: dict[str, str] | None = None) -> dict[str, str]:
     """The spark-pipelines project around the generic registration code; returns its configuration."""
     conf = {
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."tablesmith.mode": "local",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."tablesmith.specs_dir": str(specs_dir.resolve()),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."tablesmith.source_root": str(source_root.resolve()),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."tablesmith.schema": project.settings.schema,
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."tablesmith.schedule": "all",
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).**(extra_conf or {}),
+        "tablesmith.mode": "local",
+        "tablesmith.specs_dir": str(specs_dir.resolve()),
+        "tablesmith.source_root": str(source_root.resolve()),
+        "tablesmith.schema": project.settings.schema,
+        "tablesmith.schedule": "all",
+        **(extra_conf or {}),
     }
     spec = {
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."name": project.settings.name,
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."storage": layout.storage.resolve().as_uri(),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."database": conf["tablesmith.schema"],
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."configuration": {"spark.sql.session.timeZone": "UTC", **conf},
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)."libraries": [{"glob": {"include": "transformations/**"}}],
+        "name": project.settings.name,
+        "storage": layout.storage.resolve().as_uri(),
+        "database": conf["tablesmith.schema"],
+        "configuration": {"spark.sql.session.timeZone": "UTC", **conf},
+        "libraries": [{"glob": {"include": "transformations/**"}}],
     }
     _write(layout.spec_file, json.dumps(spec, indent=2, sort_keys=True) + "\n")  # JSON is YAML
     # The Databricks notebook itself is the definitions file: one registration path everywhere.
@@ -165,24 +165,24 @@ def local_session(layout: LocalLayout) -> Any:
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     if SparkContext._active_spark_context is None:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).port = _free_port()
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).os.environ.setdefault("SPARK_CONNECT_AUTHENTICATE_TOKEN", uuid.uuid4().hex)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).conf = SparkConf(loadDefaults=True).setAll([
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    ("spark.master", "local[2]"),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    ("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin"),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    ("spark.connect.grpc.binding.address", "127.0.0.1"),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    ("spark.connect.grpc.binding.port", str(port)),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    ("spark.sql.artifact.isolation.enabled", "true"),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    ("spark.sql.artifact.isolation.alwaysApplyClassloader", "true"),
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).])
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).ClassicSession(SparkContext.getOrCreate(conf))
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md)._SERVER_PORT[:] = [port]
+        port = _free_port()
+        os.environ.setdefault("SPARK_CONNECT_AUTHENTICATE_TOKEN", uuid.uuid4().hex)
+        conf = SparkConf(loadDefaults=True).setAll([
+            ("spark.master", "local[2]"),
+            ("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin"),
+            ("spark.connect.grpc.binding.address", "127.0.0.1"),
+            ("spark.connect.grpc.binding.port", str(port)),
+            ("spark.sql.artifact.isolation.enabled", "true"),
+            ("spark.sql.artifact.isolation.alwaysApplyClassloader", "true"),
+        ])
+        ClassicSession(SparkContext.getOrCreate(conf))
+        _SERVER_PORT[:] = [port]
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # pyspark.sql.functions dispatches on this
     spark = ConnectSession.builder.remote(f"sc://localhost:{_SERVER_PORT[0]}").getOrCreate()
     warehouse = spark.conf.get("spark.sql.warehouse.dir", "")
     if warehouse.removeprefix("file:").rstrip("/") != str(layout.warehouse.resolve()):
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).raise RuntimeError(f"a Spark session with warehouse {warehouse} already runs in this process; "
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).                   f"cannot switch to {layout.warehouse}")
+        raise RuntimeError(f"a Spark session with warehouse {warehouse} already runs in this process; "
+                           f"cannot switch to {layout.warehouse}")
     return spark
 
 
@@ -193,8 +193,8 @@ def _free_port() -> int:
     import socket
 
     with socket.socket() as probe:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).probe.bind(("127.0.0.1", 0))
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return probe.getsockname()[1]
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def run_pipeline(
@@ -213,42 +213,42 @@ def run_pipeline(
     started = time.perf_counter()
     spec = load_pipeline_spec(layout.spec_file)
     for key in [k for k in _conf_keys(spark) if k not in spec.configuration]:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).spark.conf.unset(key)  # a previous run's settings must not leak into this one
+        spark.conf.unset(key)  # a previous run's settings must not leak into this one
     for key, value in spec.configuration.items():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).spark.conf.set(key, value)  # what the notebook reads, as the bundle's configuration would
+        spark.conf.set(key, value)  # what the notebook reads, as the bundle's configuration would
     spark.sql(f"CREATE DATABASE IF NOT EXISTS `{spec.database}`")
     graph_id = create_dataflow_graph(spark, default_catalog=spec.catalog, default_database=spec.database, sql_conf=spec.configuration)
     registry = SparkConnectGraphElementRegistry(spark, graph_id)
     LAST_REGISTRATION.clear()
     register_definitions(layout.spec_file, registry, spec, spark, graph_id)
     if not LAST_REGISTRATION:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).raise RuntimeError("the definitions file registered nothing")
+        raise RuntimeError("the definitions file registered nothing")
     registration: Registration = LAST_REGISTRATION[0]
 
     tables = {
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).name: TableResult(name, registration.project.table(name).dataset_kind.value)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).for name in registration.registered
+        name: TableResult(name, registration.project.table(name).dataset_kind.value)
+        for name in registration.registered
     }
     result = RunResult(uuid.uuid4().hex[:12], layout, tables, dict(registration.skipped), failed=False, schema=spec.database)
     for name, reason in registration.skipped.items():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).echo(f"  - {name:<34} skipped: {reason}")
+        echo(f"  - {name:<34} skipped: {reason}")
 
     errors: list[str] = []
     try:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).events = start_run(spark, graph_id, full_refresh=[], full_refresh_all=full_refresh,
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).                   refresh=list(refresh), dry=False, storage=spec.storage)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).for event in events:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    if "pipeline_event_result" in event:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).        _on_event(event["pipeline_event_result"].event.message, tables, errors, echo)
+        events = start_run(spark, graph_id, full_refresh=[], full_refresh_all=full_refresh,
+                           refresh=list(refresh), dry=False, storage=spec.storage)
+        for event in events:
+            if "pipeline_event_result" in event:
+                _on_event(event["pipeline_event_result"].event.message, tables, errors, echo)
     except Exception as exc:  # noqa: BLE001 - the engine reports flow failures as exceptions
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).errors.append(str(exc))
+        errors.append(str(exc))
     result.flow_seconds = time.perf_counter() - started
     result.failed = bool(errors) or any(t.state == "FAILED" for t in tables.values())
     if result.failed:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).text = "\n".join(errors)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).marker = re.search(FAILED_EXPECTATION_MARKER + r": ([^\n\"]+?\))", text)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).result.failed_expectation = marker.group(1) if marker else ""
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).result.error = result.failed_expectation or _first_error_line(text)
+        text = "\n".join(errors)
+        marker = re.search(FAILED_EXPECTATION_MARKER + r": ([^\n\"]+?\))", text)
+        result.failed_expectation = marker.group(1) if marker else ""
+        result.error = result.failed_expectation or _first_error_line(text)
     return result
 
 
@@ -259,31 +259,31 @@ def _conf_keys(spark: Any) -> list[str]:
 def _on_event(message: str, tables: dict[str, TableResult], errors: list[str], echo: Callable[[str], None]) -> None:
     match = _FLOW_EVENT.search(message)
     if not match:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).if "FAILED" in message or "failed" in message:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    errors.append(message)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return
+        if "FAILED" in message or "failed" in message:
+            errors.append(message)
+        return
     name = match.group("name").split(".")[-1]
     state = match.group("state")
     table = tables.get(name)
     if table is None:  # temporary views over system tables
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).return
+        return
     now = time.perf_counter()
     table.state = state
     if state == "RUNNING" and table.started is None:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).table.started = now
+        table.started = now
     elif state in ("COMPLETED", "FAILED", "STOPPED", "SKIPPED", "EXCLUDED", "IDLE"):
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).table.seconds = now - (table.started or now)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).mark = {"COMPLETED": "ok", "FAILED": "FAILED"}.get(state, state.lower())
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).echo(f"  {mark:>6} {name:<34} {table.seconds:6.1f}s")
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).if state == "FAILED":
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    errors.append(message)
+        table.seconds = now - (table.started or now)
+        mark = {"COMPLETED": "ok", "FAILED": "FAILED"}.get(state, state.lower())
+        echo(f"  {mark:>6} {name:<34} {table.seconds:6.1f}s")
+        if state == "FAILED":
+            errors.append(message)
 
 
 def _first_error_line(text: str) -> str:
     for line in text.splitlines():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).line = line.strip()
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).if line and not line.startswith("at ") and "JVM stacktrace" not in line:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    return line[:400]
+        line = line.strip()
+        if line and not line.startswith("at ") and "JVM stacktrace" not in line:
+            return line[:400]
     return "pipeline run failed"
 
 
@@ -307,16 +307,16 @@ def run_local(
     project = load_project(specs_dir)  # bad specs stop here, before any JVM starts
     unknown = sorted(set(select) - set(project.table_names))
     if unknown:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).raise UserError(f"--select names unknown tables: {', '.join(unknown)}")
+        raise UserError(f"--select names unknown tables: {', '.join(unknown)}")
     layout = LocalLayout(output, pipeline_name)
     source_root = source or Path(project.settings.source_root)
     if source is not None and not source.is_dir():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).raise UserError(f"--source {source} is not a folder (expected <schema>/<table>/ folders of Parquet files)")
+        raise UserError(f"--source {source} is not a folder (expected <schema>/<table>/ folders of Parquet files)")
     if source is None and not any(source_root.glob("*/*/*.parquet")):
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).from engine.demo.generator import generate
+        from engine.demo.generator import generate
 
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).echo(f"no source data in {source_root}: writing demo system tables there (tablesmith demo-data)")
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).generate(source_root)
+        echo(f"no source data in {source_root}: writing demo system tables there (tablesmith demo-data)")
+        generate(source_root)
 
     write_project(project, layout, source_root, specs_dir, extra_conf)
     echo(f"starting local Spark (warehouse {layout.warehouse})")
@@ -327,19 +327,19 @@ def run_local(
     result = run_pipeline(spark, layout, full_refresh=full_refresh, refresh=select, echo=echo)
     result.session_seconds = session_seconds
     if result.failed:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).result.seconds = time.perf_counter() - began
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).if result.failed_expectation:
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    raise CheckFailed(f"expectation failed: {result.failed_expectation}")
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).raise CheckFailed(f"pipeline run failed: {result.error}")
+        result.seconds = time.perf_counter() - began
+        if result.failed_expectation:
+            raise CheckFailed(f"expectation failed: {result.failed_expectation}")
+        raise CheckFailed(f"pipeline run failed: {result.error}")
 
     registration = LAST_REGISTRATION[0]
     for name, table in result.tables.items():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).if table.kind != "temporary_view":
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).    table.rows = spark.read.table(f"`{result.schema}`.`{name}`").count()
+        if table.kind != "temporary_view":
+            table.rows = spark.read.table(f"`{result.schema}`.`{name}`").count()
     metrics = quality.measure(spark, registration, result.schema)
     quality.record(spark, result.schema, result.run_id, metrics)
     for (name, rule), (_, violations, _) in metrics.items():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).result.tables[name].violations[rule] = violations
+        result.tables[name].violations[rule] = violations
     result.seconds = time.perf_counter() - began
     echo(summary(result))
     return result
@@ -348,14 +348,14 @@ def run_local(
 def summary(result: RunResult) -> str:
     lines = [f"{'table':<36} {'kind':<18} {'rows':>10} {'seconds':>8}  expectation violations"]
     for name, table in result.tables.items():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).rows = "-" if table.rows is None else str(table.rows)
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).violations = ", ".join(f"{rule}={count}" for rule, count in sorted(table.violations.items()) if count) or "-"
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).lines.append(f"{name:<36} {table.kind:<18} {rows:>10} {table.seconds:>8.1f}  {violations}")
+        rows = "-" if table.rows is None else str(table.rows)
+        violations = ", ".join(f"{rule}={count}" for rule, count in sorted(table.violations.items()) if count) or "-"
+        lines.append(f"{name:<36} {table.kind:<18} {rows:>10} {table.seconds:>8.1f}  {violations}")
     for name, reason in result.skipped.items():
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).lines.append(f"{name:<36} {'skipped':<18} {'-':>10} {'-':>8}  {reason}")
+        lines.append(f"{name:<36} {'skipped':<18} {'-':>10} {'-':>8}  {reason}")
     lines.append(
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).f"done in {result.seconds:.1f}s (Spark start {result.session_seconds:.1f}s, pipeline {result.flow_seconds:.1f}s). "
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).f"Tables: database `{result.schema}` in {result.layout.warehouse} (Hive metastore {result.layout.metastore}); "
- past the tenth entry when handing them to the Python client (see docs/LOCAL_RUN.md).f"quality metrics in `{result.schema}`.`_quality_metrics`."
+        f"done in {result.seconds:.1f}s (Spark start {result.session_seconds:.1f}s, pipeline {result.flow_seconds:.1f}s). "
+        f"Tables: database `{result.schema}` in {result.layout.warehouse} (Hive metastore {result.layout.metastore}); "
+        f"quality metrics in `{result.schema}`.`_quality_metrics`."
     )
     return "\n".join(lines)

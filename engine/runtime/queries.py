@@ -66,3 +66,23 @@ def fail_guard(table: Table, expectation: Expectation) -> str:
     """A predicate that is TRUE for passing rows and raises, naming table and rule, otherwise."""
     message = f"{FAILED_EXPECTATION_MARKER}: table {table.name}, expectation {expectation.name} ({expectation.expr})"
     return f"CASE WHEN {passes(expectation)} THEN TRUE ELSE raise_error({sql_string(message)}) END"
+
+
+def literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return sql_string(str(value))
+
+
+def reference_query(table: Table) -> str:
+    """Rows written in the spec as a VALUES relation, each value cast to its column's type."""
+    rows = ", ".join(
+        "(" + ", ".join(f"CAST({literal(row.get(c.name))} AS {c.type})" for c in table.columns) + ")"
+        for row in table.rows
+    )
+    names = ", ".join(quote(c.name) for c in table.columns)
+    return f"SELECT * FROM VALUES {rows} AS reference({names})"

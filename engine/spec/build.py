@@ -67,6 +67,7 @@ def tables_from_doc(doc: Document) -> list[Table]:
         table_properties=MappingProxyType(dict(d.get("table_properties", {}))),
         scd2=scd2,
         persisted_view=d.get("view", {}).get("persisted", False),
+        rows=tuple(MappingProxyType(dict(row)) for row in d.get("rows", ())),
     )
     if scd2 is None:
         return [table]

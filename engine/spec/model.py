@@ -25,6 +25,7 @@ class Pattern(str, enum.Enum):
     SCD2 = "scd2"
     AGGREGATE = "aggregate"
     VIEW = "view"
+    REFERENCE = "reference"
     # Not written in specs: the latest-row table an scd2 spec derives.
     SCD2_CURRENT = "scd2_current"
 
@@ -114,6 +115,7 @@ class Table:
     scd2: Scd2Options | None = None
     persisted_view: bool = False
     derived_from: str | None = None  # set on the scd2 current table: the history table's name
+    rows: tuple[Mapping[str, object], ...] = ()  # reference tables: rows written in the spec
 
     @property
     def upstream_tables(self) -> tuple[str, ...]:

@@ -125,6 +125,14 @@ def pattern_requirements(ctx: RuleContext) -> Iterator[Diagnostic]:
             for i, column in enumerate(t.columns):
                 if column.expr:
                     yield entry.diag(("columns", i, "expr"), "PATTERN_REQUIREMENT", f"column expressions apply to source patterns only; compute '{column.name}' in the query", key=True)
+        if t.pattern is Pattern.REFERENCE:
+            if not t.rows:
+                yield entry.diag((), "PATTERN_REQUIREMENT", "pattern 'reference' needs 'rows': the table's rows, one mapping per row")
+            for key in ("source", "query", "filter"):
+                if (key,) in data.keys:
+                    yield entry.diag((key,), "PATTERN_REQUIREMENT", f"pattern 'reference' holds its rows in the spec and takes no '{key}'", key=True)
+        elif (("rows",)) in data.keys:
+            yield entry.diag(("rows",), "PATTERN_REQUIREMENT", f"'rows' apply to pattern 'reference' only, not '{p}'", key=True)
         if t.pattern is Pattern.SCD2:
             if t.scd2 is None:
                 yield entry.diag((), "PATTERN_REQUIREMENT", "pattern 'scd2' needs an 'scd2' block with 'sequence_by' (e.g. change_time)")
@@ -153,6 +161,10 @@ def declared_columns(ctx: RuleContext) -> Iterator[Diagnostic]:
         lists: list[tuple[KeyPath, tuple[str, ...]]] = [(("keys",), t.keys), (("partition_by",), t.partition_by), (("cluster_by",), t.cluster_by)]
         if t.scd2 and t.pattern is Pattern.SCD2:
             lists.append((("scd2",), (t.scd2.sequence_by,) + ((t.scd2.delete_column,) if t.scd2.delete_column else ())))
+        for i, row in enumerate(t.rows):
+            for key in row:
+                if key.lower() not in names:
+                    yield entry.diag(("rows", i, key), "UNDECLARED_COLUMN", f"row {i + 1} sets '{key}', which is not a declared column{_suggest(key, [c.name for c in t.columns])}", key=True)
         for path, values in lists:
             for i, value in enumerate(values):
                 if value.lower() not in names:

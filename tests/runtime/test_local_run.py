@@ -54,6 +54,9 @@ def test_first_run_builds_every_pattern(local_spark, tiny_source):
     assert [(r["job_id"], r["job_name"], r["total_dbus"]) for r in by_job] == [("j1", "new", Decimal("13"))]
     assert {r["workspace_id"] for r in _rows(spark, "workspaces", ["workspace_id"])} == {"ws1", "ws2"}
     assert not spark.catalog.tableExists("rt.job_usage")  # a temporary view is never published
+    owners = _rows(spark, "sku_owners", ["sku_name"])
+    assert [(r["sku_name"], r["owner"], r["weight"]) for r in owners] == [
+        ("ALL_PURPOSE", "it's analytics", None), ("JOBS", "data-eng", Decimal("1.50"))]
 
     assert set(result.skipped) == {"endpoint_raw", "endpoint_tokens"}
     assert "system.serving.endpoint_usage" in result.skipped["endpoint_raw"]
