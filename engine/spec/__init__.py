@@ -9,16 +9,17 @@ import dataclasses
 from pathlib import Path
 
 from engine.graph import CycleError, topological_order
-from engine.spec.build import settings_from_doc, tables_from_doc
+from engine.spec.build import alert_from_doc, settings_from_doc, tables_from_doc
 from engine.spec.errors import Diagnostic, SpecError, display_path
 from engine.spec.loader import Document, Positions, load_yaml
 from engine.spec.model import Project, ProjectSettings, Table
-from engine.spec.rules import RuleContext, SpecEntry, check
-from engine.spec.schema import PROJECT_SCHEMA, TABLE_SCHEMA, validate_shape
+from engine.spec.rules import RuleContext, SpecEntry, check, check_alerts
+from engine.spec.schema import ALERT_SCHEMA, PROJECT_SCHEMA, TABLE_SCHEMA, validate_shape
 
 PROJECT_FILE = "project.yaml"
 # Folders under specs/ that hold other kinds of spec, not tables.
-NON_TABLE_FOLDERS = frozenset({"alerts"})
+ALERTS_FOLDER = "alerts"
+NON_TABLE_FOLDERS = frozenset({ALERTS_FOLDER})
 
 __all__ = ["Diagnostic", "SpecError", "Project", "Table", "load_project", "table_spec_files"]
 
@@ -69,10 +70,30 @@ def load_project(specs_dir: Path) -> Project:
 
     ctx = RuleContext(entries, settings, settings_positions, specs_dir, ghost_names=frozenset(ghosts))
     diagnostics.extend(check(ctx))
+    alerts = _load_alerts(specs_dir, ctx, diagnostics)
     if diagnostics:
         raise SpecError(diagnostics)
     assert settings is not None
-    return Project(settings=settings, tables=_ordered([e.table for e in entries]), specs_dir=str(specs_dir))
+    return Project(settings=settings, tables=_ordered([e.table for e in entries]), specs_dir=str(specs_dir),
+                   alerts=tuple(sorted(alerts, key=lambda a: a.name)))
+
+
+def _load_alerts(specs_dir: Path, ctx: RuleContext, diagnostics: list[Diagnostic]) -> list:
+    """specs/alerts/*.yaml: shape first, then the rules that need the tables (engine.spec.rules)."""
+    loaded = []
+    for path in sorted((specs_dir / ALERTS_FOLDER).glob("*.y*ml")):
+        doc, problems = load_yaml(path)
+        if doc is None:
+            diagnostics.extend(problems)
+            continue
+        problems = validate_shape(doc, ALERT_SCHEMA)
+        if problems:
+            diagnostics.extend(problems)
+            continue
+        table = ctx.known(doc.data["table"])
+        loaded.append((alert_from_doc(doc, table.keys if table else ()), doc.positions, path))
+    diagnostics.extend(check_alerts(ctx, loaded))
+    return [alert for alert, _, _ in loaded]
 
 
 def _load_settings(specs_dir: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from engine.spec.loader import Document, KeyPath
 from engine.spec.model import (
+    Alert,
+    Channel,
     Column,
     Expectation,
     Layer,
@@ -20,7 +22,14 @@ from engine.spec.model import (
     Share,
     ShareMembership,
     Table,
+    Tier,
 )
+
+DEFAULT_ALERT_SCHEDULES = {
+    Tier.P1: "0 0/15 * * * ?",  # every 15 minutes: the first failure matters
+    Tier.P2: "0 0/30 * * * ?",
+    Tier.P3: "0 0 8 * * ?",  # the daily digest, 08:00 UTC
+}
 
 
 def tables_from_doc(doc: Document) -> list[Table]:
@@ -140,5 +149,26 @@ def settings_from_doc(doc: Document) -> ProjectSettings:
         source_root=sources.get("local_root", ".tablesmith/source"),
         source_tables=MappingProxyType(dict(sources.get("tables", {}))),
         targets=MappingProxyType(dict(d.get("targets", {}))),
+        location=doc.positions.at(()),
+    )
+
+
+def alert_from_doc(doc: Document, keys: tuple[str, ...]) -> Alert:
+    """`keys`: the alerted table's keys, sent with each row when the spec names no columns."""
+    d = doc.data
+    tier = Tier(d["tier"])
+    channel = d["channel"]
+    return Alert(
+        name=d["name"],
+        description=d["description"].strip(),
+        table=d["table"],
+        condition=d["condition"].strip(),
+        tier=tier,
+        owner=d["owner"],
+        channel=Channel(channel["type"], channel.get("url"), tuple(channel.get("to", ())), channel.get("destination")),
+        columns=tuple(d.get("columns", keys)),
+        message=d.get("message"),
+        expected_latency_minutes=d.get("expected_latency_minutes", 15),
+        schedule=d.get("schedule", DEFAULT_ALERT_SCHEDULES[tier]),
         location=doc.positions.at(()),
     )

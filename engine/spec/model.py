@@ -204,6 +204,42 @@ class ProjectSettings:
     location: Location | None = None
 
 
+class Tier(str, enum.Enum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+
+    @property
+    def digest(self) -> bool:
+        return self is Tier.P3
+
+
+@dataclass(frozen=True)
+class Channel:
+    type: str  # slack | webhook | email
+    url: str | None = None
+    to: tuple[str, ...] = ()
+    destination: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A condition over one table's rows; each matching row alerts (P3: in a daily digest)."""
+
+    name: str
+    description: str
+    table: str
+    condition: str
+    tier: Tier
+    owner: str
+    channel: Channel
+    columns: tuple[str, ...]
+    message: str | None
+    expected_latency_minutes: int
+    schedule: str
+    location: Location | None = field(default=None, compare=False)
+
+
 @dataclass(frozen=True)
 class Project:
     """Everything validated: settings, tables in topological order, and the graph over them."""
@@ -211,6 +247,7 @@ class Project:
     settings: ProjectSettings
     tables: tuple[Table, ...]  # topological order, ties broken by name
     specs_dir: str
+    alerts: tuple[Alert, ...] = ()
 
     def table(self, name: str) -> Table:
         for t in self.tables:

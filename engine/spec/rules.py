@@ -265,12 +265,23 @@ def no_cycles(ctx: RuleContext) -> Iterator[Diagnostic]:
         yield entry.diag(path, "REFERENCE_CYCLE", "tables read each other in a cycle: " + " -> ".join(cycle))
 
 
-@rule
-def expectations_valid(ctx: RuleContext) -> Iterator[Diagnostic]:
+def _expression_columns(expr: str) -> tuple[list[str] | None, str]:
+    """Root column names an SQL boolean expression uses, or None and the parser's complaint."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError
 
+    try:
+        tree = sqlglot.parse_one(expr, read="databricks")
+    except (ParseError, ValueError) as exc:
+        return None, str(exc).splitlines()[0][:200]
+    bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
+    roots = [column.table or column.name for column in tree.find_all(exp.Column)]
+    return [r for r in roots if r.lower() not in bound], ""
+
+
+@rule
+def expectations_valid(ctx: RuleContext) -> Iterator[Diagnostic]:
     for entry in ctx.primary():
         t = entry.table
         names = {c.name.lower() for c in t.all_columns}
@@ -279,18 +290,14 @@ def expectations_valid(ctx: RuleContext) -> Iterator[Diagnostic]:
             if expectation.name in seen:
                 yield entry.diag(("expectations", i, "name"), "DUPLICATE_EXPECTATION", f"expectation '{expectation.name}' is declared twice")
             seen.add(expectation.name)
-            try:
-                tree = sqlglot.parse_one(expectation.expr, read="databricks")
-            except (ParseError, ValueError) as exc:
-                first = str(exc).splitlines()[0][:200]
-                yield entry.diag(("expectations", i, "expr"), "EXPECTATION_SYNTAX", f"expectation '{expectation.name}' is not a valid SQL expression: {first}")
+            roots, problem = _expression_columns(expectation.expr)
+            if roots is None:
+                yield entry.diag(("expectations", i, "expr"), "EXPECTATION_SYNTAX", f"expectation '{expectation.name}' is not a valid SQL expression: {problem}")
                 continue
-            bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
-            for column in tree.find_all(exp.Column):
-                root = (column.table or column.name).lower()
-                if root not in names and root not in bound:
-                    yield _located(entry, ("expectations", i, "expr"), column.table or column.name, "UNDECLARED_COLUMN",
-                                   f"expectation '{expectation.name}' uses '{root}', which is not a declared column{_suggest(root, names)}")
+            for root in roots:
+                if root.lower() not in names:
+                    yield _located(entry, ("expectations", i, "expr"), root, "UNDECLARED_COLUMN",
+                                   f"expectation '{expectation.name}' uses '{root.lower()}', which is not a declared column{_suggest(root.lower(), names)}")
 
 
 @rule
@@ -344,3 +351,46 @@ def project_settings(ctx: RuleContext) -> Iterator[Diagnostic]:
         for j, share in enumerate(recipient.shares):
             if share not in shares:
                 yield pos.diagnostic(("recipients", i, "shares", j), "UNKNOWN_SHARE", f"recipient '{recipient.name}' is granted share '{share}', which is not declared{_suggest(share, shares)}")
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def check_alerts(ctx: RuleContext, alerts: list) -> list[Diagnostic]:
+    """Alerts name an existing table, use its columns, and have unique names matching their files."""
+    diagnostics: list[Diagnostic] = []
+    seen: dict[str, str] = {}
+    for alert, positions, path in alerts:
+        def diag(key_path: KeyPath, code: str, message: str, *, key: bool = False) -> None:
+            diagnostics.append(positions.diagnostic(key_path, code, message, key=key))
+
+        if alert.name in seen:
+            diag(("name",), "DUPLICATE_ALERT", f"alert '{alert.name}' is already defined in {seen[alert.name]}")
+        seen.setdefault(alert.name, positions.file)
+        if path.stem != alert.name:
+            diag(("name",), "FILE_NAME_MISMATCH", f"alert '{alert.name}' must live in a file named {alert.name}.yaml, not {path.name}")
+        table = ctx.known(alert.table)
+        if table is None:
+            if alert.table not in ctx.ghost_names:
+                diag(("table",), "UNKNOWN_REFERENCE", f"alert '{alert.name}' watches '{alert.table}', which does not exist{_suggest(alert.table, ctx.by_name)}")
+            continue
+        names = {c.name.lower() for c in table.all_columns}
+        roots, problem = _expression_columns(alert.condition)
+        if roots is None:
+            diag(("condition",), "CONDITION_SYNTAX", f"condition is not a valid SQL expression: {problem}")
+        else:
+            for root in roots:
+                if root.lower() not in names:
+                    diag(("condition",), "UNDECLARED_COLUMN", f"condition uses '{root}', which is not a column of {table.name}{_suggest(root.lower(), names)}")
+        for i, column in enumerate(alert.columns):
+            if column.lower() not in names:
+                diag(("columns", i), "UNDECLARED_COLUMN", f"'{column}' is not a column of {table.name}{_suggest(column.lower(), names)}")
+        for placeholder in _PLACEHOLDER.findall(alert.message or ""):
+            if placeholder.lower() not in names:
+                diag(("message",), "UNDECLARED_COLUMN", f"message uses {{{placeholder}}}, which is not a column of {table.name}")
+        channel = alert.channel
+        if channel.type in ("slack", "webhook") and not channel.url:
+            diag(("channel",), "CHANNEL_INCOMPLETE", f"a {channel.type} channel needs 'url' (a URL or ${{ENV_VAR}})")
+        if channel.type == "email" and not channel.to:
+            diag(("channel",), "CHANNEL_INCOMPLETE", "an email channel needs 'to': a list of addresses")
+    return diagnostics
