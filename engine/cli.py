@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Each stage registers its own subcommands with @command in its `commands` module.
-COMMAND_MODULES = ("engine.demo.commands", "engine.runtime.commands", "engine.render.commands", "engine.deploy.commands")
+COMMAND_MODULES = ("engine.demo.commands", "engine.runtime.commands", "engine.render.commands", "engine.deploy.commands",
+                   "engine.alerts.commands")
 
 
 def _load_optional_commands() -> None:

@@ -116,3 +116,43 @@ def test_bad_reference_is_reported_before_any_spark_work(tmp_path):
     assert [d.code for d in caught.value.diagnostics] == ["UNKNOWN_REFERENCE"]
     assert "did you mean 'prices'" in caught.value.diagnostics[0].message
     assert not output.exists()  # nothing was written and no JVM was needed
+
+
+def test_alerts_fire_by_tier_and_stay_silent_when_healthy(local_spark, tiny_source, monkeypatch, capsys):
+    """After the runs above (daily_cost: ws1 14 DBU on day 1, ws2 4, ws1 5 on day 2)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from engine.cli import main
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("TS_TEST_HOOK", f"http://127.0.0.1:{server.server_port}/hook")
+    try:
+        code = main(["alerts", "check", "--specs", str(SPECS), "--output", str(local_spark.root)])
+    finally:
+        server.shutdown()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "negative_cost" in out and "P2 negative_cost" in out and "ok" in out
+
+    assert len(received) == 2  # one P1 message, one P3 digest; the healthy P2 alert sent nothing
+    p1 = next(m for m in received if "alerts" in m)
+    assert p1["digest"] is False and [a["alert"] for a in p1["alerts"]] == ["big_cost_day"]
+    assert p1["alerts"][0]["messages"] == ["ws1 used 14.000000000000000000 DBU on 2026-10-01"]
+    assert p1["alerts"][0]["expected_latency_minutes"] == 240
+    digest = next(m for m in received if "text" in m)
+    assert digest["text"].startswith("*[P3 digest] 3 row(s) across 1 alert(s)*")

@@ -1,0 +1,58 @@
+"""Stage: alerts. Which rows of each watched table match its alert's condition."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from engine.runtime.queries import quote
+from engine.spec.model import Alert
+
+
+@dataclass(frozen=True)
+class Firing:
+    """An alert and the rows that matched it (empty: the alert stays silent)."""
+
+    alert: Alert
+    rows: tuple[dict[str, Any], ...]
+
+    def lines(self) -> list[str]:
+        if self.alert.message:
+            return [self.alert.message.format_map(_Missing(row)) for row in self.rows]
+        return [", ".join(f"{k}={v}" for k, v in row.items()) for row in self.rows]
+
+
+class _Missing(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def alert_query(alert: Alert, relation: str) -> str:
+    columns = ", ".join(quote(c) for c in alert.columns) or "*"
+    order = ", ".join(quote(c) for c in alert.columns)
+    return f"SELECT {columns} FROM {relation} WHERE ({alert.condition})" + (f" ORDER BY {order}" if order else "")
+
+
+def evaluate(spark: Any, schema: str, alerts: Iterable[Alert], skip: Iterable[str] = ()) -> list[Firing]:
+    skipped = set(skip)
+    firings = []
+    for alert in alerts:
+        if alert.table in skipped:
+            continue
+        relation = f"{quote(schema)}.{quote(alert.table)}"
+        rows = tuple(_plain(row.asDict()) for row in spark.sql(alert_query(alert, relation)).collect())
+        firings.append(Firing(alert, rows))
+    return firings
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready values: dates and decimals as strings, as a webhook receiver expects."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, (dt.date, dt.datetime)):
+            value = value.isoformat()
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            value = str(value)
+        out[key] = value
+    return out

@@ -1,0 +1,98 @@
+"""Stage: alerts. Messages per channel: P1/P2 at once, one per alert; P3 gathered into one digest."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from engine.alerts.evaluate import Firing
+from engine.errors import UserError
+from engine.spec.model import Channel
+
+_ENV = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: Channel
+    title: str
+    payload: dict[str, Any]
+
+
+def messages(firings: list[Firing]) -> list[Message]:
+    out: list[Message] = []
+    digest: dict[Channel, list[Firing]] = {}
+    for firing in firings:
+        if not firing.rows:
+            continue  # healthy: silent
+        if firing.alert.tier.digest:
+            digest.setdefault(firing.alert.channel, []).append(firing)
+            continue
+        alert = firing.alert
+        title = f"[{alert.tier.value}] {alert.name}: {len(firing.rows)} row(s) in {alert.table}"
+        out.append(Message(alert.channel, title, _payload(alert.channel, title, [firing])))
+    for channel, group in digest.items():
+        count = sum(len(f.rows) for f in group)
+        title = f"[P3 digest] {count} row(s) across {len(group)} alert(s)"
+        out.append(Message(channel, title, _payload(channel, title, group)))
+    return out
+
+
+def _payload(channel: Channel, title: str, firings: list[Firing]) -> dict[str, Any]:
+    if channel.type == "slack":
+        text = [f"*{title}*"]
+        for firing in firings:
+            text.append(f"_{firing.alert.name}_ ({firing.alert.owner}): {firing.alert.description}")
+            text.extend(f"• {line}" for line in firing.lines())
+        return {"text": "\n".join(text)}
+    return {
+        "title": title,
+        "digest": firings[0].alert.tier.digest,
+        "alerts": [
+            {
+                "alert": f.alert.name,
+                "tier": f.alert.tier.value,
+                "owner": f.alert.owner,
+                "table": f.alert.table,
+                "description": f.alert.description,
+                "expected_latency_minutes": f.alert.expected_latency_minutes,
+                "messages": f.lines(),
+                "rows": list(f.rows),
+            }
+            for f in firings
+        ],
+    }
+
+
+def resolve_url(channel: Channel, environ: dict[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    url = channel.url or ""
+    match = _ENV.match(url)
+    if match:
+        if not environ.get(match.group(1)):
+            raise UserError(f"the {channel.type} channel reads its URL from ${match.group(1)}, which is not set")
+        return environ[match.group(1)]
+    return url
+
+
+def deliver(message: Message, echo: Callable[[str], None] = print, timeout: float = 10.0) -> bool:
+    """POST webhook/slack messages; email is sent by Databricks SQL alerts, so it is only shown here."""
+    if message.channel.type == "email":
+        echo(f"  email to {', '.join(message.channel.to)}: {message.title} (sent by the Databricks SQL alert; not from a local check)")
+        return True
+    body = json.dumps(message.payload, sort_keys=True).encode()
+    request = urllib.request.Request(resolve_url(message.channel), data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            ok = 200 <= response.status < 300
+    except (urllib.error.URLError, OSError) as exc:
+        echo(f"  FAILED to post {message.title}: {exc}")
+        return False
+    echo(f"  {'posted' if ok else 'FAILED to post'} {message.title} ({message.channel.type})")
+    return ok
