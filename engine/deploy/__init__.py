@@ -1,0 +1,6 @@
+"""Stage: deploy. Make a workspace match the specs: system schemas, shares, recipients, grants on a
+provider workspace; catalogs from shares and consolidated views on the central workspace.
+
+Read top-down: `targets` (which workspace, which role) -> `plan` (pure diff of desired vs actual
+state) -> `workspace` (the only module importing databricks.sdk) -> `commands` (`tablesmith deploy`).
+"""
