@@ -8,6 +8,7 @@ the written project with `SPARK_CONF_DIR=<out>/conf spark-pipelines run --spec <
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -18,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from engine.runtime.entry import LAST_REGISTRATION, Registration
+from engine.runtime.entry import LAST_REGISTRATION, Registration, skipped_tables
+from engine.runtime.refresh import RefreshPlan, RunState, files_fingerprint, plan_refresh, spec_fingerprint
+from engine.runtime.sources import LocalSystemSource
 from engine.runtime.queries import FAILED_EXPECTATION_MARKER
-from engine.spec.model import Project
+from engine.spec.model import Project, Schedule
 
 NOTEBOOK = Path(__file__).with_name("pipeline_notebook.py")
 
@@ -318,13 +321,33 @@ def run_local(
         echo(f"no source data in {source_root}: writing demo system tables there (tablesmith demo-data)")
         generate(source_root)
 
-    write_project(project, layout, source_root, specs_dir, extra_conf)
+    conf = write_project(project, layout, source_root, specs_dir, extra_conf)
+    sources = LocalSystemSource(source_root, dict(project.settings.source_tables))
+    active = [t for t in project.tables if t.name not in skipped_tables(list(project.tables), sources, None)]
+    current = RunState(
+        sources={s: files_fingerprint(sources.path(s)) for s in sorted({s for t in active for s in t.system_sources})},
+        specs={t.name: spec_fingerprint(t) for t in active},
+        daily_built_on=dt.datetime.now(dt.timezone.utc).date().isoformat(),
+    )
+    state_file = layout.root / "state" / f"{layout.name}-{conf['tablesmith.schema']}.json"
+    previous = None if full_refresh or select else RunState.load(state_file)
+    plan = RefreshPlan(tuple(select)) if select else plan_refresh(project, [t.name for t in active], previous, current, current.daily_built_on)
+    if plan.nothing:
+        echo("nothing changed since the last run (no new source files, no spec changes): nothing to refresh")
+        tables = {t.name: TableResult(t.name, t.dataset_kind.value, state="UNCHANGED") for t in active}
+        return RunResult(uuid.uuid4().hex[:12], layout, tables, {}, failed=False,
+                         seconds=time.perf_counter() - began, schema=conf["tablesmith.schema"])
+    if plan.tables is not None and not select:
+        echo(f"refreshing {len(plan.tables)} of {len(active)} tables (new data or changed specs; "
+             f"daily tables once per UTC day; --full-refresh rebuilds all)")
+
     echo(f"starting local Spark (warehouse {layout.warehouse})")
     session_started = time.perf_counter()
     spark = local_session(layout)
     session_seconds = time.perf_counter() - session_started
-    echo(f"running {len(project.tables)} tables{' (full refresh)' if full_refresh else ''}")
-    result = run_pipeline(spark, layout, full_refresh=full_refresh, refresh=select, echo=echo)
+    refresh = list(plan.tables or ())
+    echo(f"running {len(refresh) or len(project.tables)} tables{' (full refresh)' if full_refresh else ''}")
+    result = run_pipeline(spark, layout, full_refresh=full_refresh, refresh=refresh, echo=echo)
     result.session_seconds = session_seconds
     if result.failed:
         result.seconds = time.perf_counter() - began
@@ -332,11 +355,18 @@ def run_local(
             raise CheckFailed(f"expectation failed: {result.failed_expectation}")
         raise CheckFailed(f"pipeline run failed: {result.error}")
 
+    if not select:
+        RunState(current.sources, current.specs,
+                 current.daily_built_on if _refreshed_daily(project, plan) else (previous.daily_built_on if previous else "")
+                 ).save(state_file)
     registration = LAST_REGISTRATION[0]
+    refreshed = set(registration.registered if plan.tables is None else plan.tables)
     for name, table in result.tables.items():
-        if table.kind != "temporary_view":
+        if name not in refreshed:
+            table.state = "UNCHANGED"
+        elif table.kind != "temporary_view":
             table.rows = spark.read.table(f"`{result.schema}`.`{name}`").count()
-    metrics = quality.measure(spark, registration, result.schema)
+    metrics = quality.measure(spark, registration, result.schema, only=refreshed)
     quality.record(spark, result.schema, result.run_id, metrics)
     for (name, rule), (_, violations, _) in metrics.items():
         result.tables[name].violations[rule] = violations
@@ -345,10 +375,15 @@ def run_local(
     return result
 
 
+def _refreshed_daily(project: Project, plan: RefreshPlan) -> bool:
+    daily = {t.name for t in project.tables if t.schedule is Schedule.DAILY}
+    return plan.tables is None or bool(daily & set(plan.tables))
+
+
 def summary(result: RunResult) -> str:
     lines = [f"{'table':<36} {'kind':<18} {'rows':>10} {'seconds':>8}  expectation violations"]
     for name, table in result.tables.items():
-        rows = "-" if table.rows is None else str(table.rows)
+        rows = "unchanged" if table.state == "UNCHANGED" else ("-" if table.rows is None else str(table.rows))
         violations = ", ".join(f"{rule}={count}" for rule, count in sorted(table.violations.items()) if count) or "-"
         lines.append(f"{name:<36} {table.kind:<18} {rows:>10} {table.seconds:>8.1f}  {violations}")
     for name, reason in result.skipped.items():

@@ -21,12 +21,14 @@ QUALITY_SCHEMA = (
 )
 
 
-def measure(spark: Any, registration: Registration, schema: str) -> dict[tuple[str, str], tuple[str, int, int]]:
-    """(table, expectation) -> (on_violation, violations, rows checked) for every registered table."""
+def measure(spark: Any, registration: Registration, schema: str, only: set[str] | None = None) -> dict[tuple[str, str], tuple[str, int, int]]:
+    """(table, expectation) -> (on_violation, violations, rows checked) for registered tables (`only` these)."""
     from pyspark.sql import functions as F
 
     results: dict[tuple[str, str], tuple[str, int, int]] = {}
     for name in registration.registered:
+        if only is not None and name not in only:
+            continue
         table = registration.project.table(name)
         if not table.expectations:
             continue

@@ -1,0 +1,110 @@
+"""Stage: runtime. Which tables a local re-run must refresh (open-source pipelines recompute every
+materialized view on each run, so choosing the refresh set is the lever that makes re-runs cheap).
+
+A table is refreshed when a system table it reads (directly or upstream) gained or changed files,
+when its spec changed, or when it was never built; `schedule: daily` tables at most once per UTC
+day, as the daily job does on Databricks. Pure functions over fingerprints; no Spark here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from engine.spec.model import DatasetKind, Project, Schedule, Table
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the last successful run consumed."""
+
+    sources: Mapping[str, str] = field(default_factory=dict)  # system table -> files fingerprint
+    specs: Mapping[str, str] = field(default_factory=dict)  # table -> spec fingerprint
+    daily_built_on: str = ""  # UTC date the daily tables were last refreshed
+
+    @classmethod
+    def load(cls, path: Path) -> "RunState | None":
+        try:
+            data = json.loads(path.read_text())
+            return cls(dict(data["sources"]), dict(data["specs"]), data.get("daily_built_on", ""))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # no usable state: refresh everything
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps({"sources": dict(self.sources), "specs": dict(self.specs),
+                                         "daily_built_on": self.daily_built_on}, indent=1, sort_keys=True))
+        temporary.replace(path)
+
+
+def files_fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def spec_fingerprint(table: Table) -> str:
+    """Everything that shapes the table's content; source locations excluded."""
+    return hashlib.sha256(json.dumps(_plain(table), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name not in ("location", "description")}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RefreshPlan:
+    tables: tuple[str, ...] | None  # None: refresh everything
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def nothing(self) -> bool:
+        return self.tables == ()
+
+
+def plan_refresh(
+    project: Project,
+    active: Iterable[str],
+    previous: RunState | None,
+    current: RunState,
+    today: str,
+) -> RefreshPlan:
+    active = set(active)
+    if previous is None:
+        return RefreshPlan(None, {"*": "first run"})
+    reasons: dict[str, str] = {}
+    for table in project.tables:  # topological order: upstream reasons are known first
+        if table.name not in active:
+            continue
+        changed = [s for s in table.system_sources if previous.sources.get(s) != current.sources.get(s)]
+        upstream = [u for u in table.upstream_tables if u in reasons]
+        if table.name not in previous.specs:
+            reasons[table.name] = "new table"
+        elif previous.specs[table.name] != current.specs.get(table.name):
+            reasons[table.name] = "spec changed"
+        elif changed:
+            reasons[table.name] = f"new data in {changed[0]}"
+        elif upstream:
+            reasons[table.name] = f"upstream {upstream[0]} refreshed"
+    for table in project.tables:
+        if table.name in reasons and table.schedule is Schedule.DAILY and previous.daily_built_on == today \
+                and reasons[table.name] not in ("new table", "spec changed"):
+            del reasons[table.name]  # built today already: the daily job runs once a day
+    selectable = [t.name for t in project.tables if t.name in reasons and t.dataset_kind is not DatasetKind.TEMPORARY_VIEW]
+    return RefreshPlan(tuple(selectable), reasons)
