@@ -1,0 +1,1 @@
+"""Helpers the generated contract tests (generated/tests/test_<table>.py) call."""

@@ -1,0 +1,73 @@
+"""View-model helpers: the decisions templates never make (escaping, purpose, retention, maintenance)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from engine.render import viewmodel as vm
+from engine.render.registry import render_all
+from engine.spec import load_project
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def project():
+    return load_project(HERE / "fixture_specs")
+
+
+@pytest.mark.parametrize("text, purpose", [
+    ("One row per run. Count with DISTINCT.", "One row per run."),
+    ("Usage, e.g. DBUs, per day. More.", "Usage, e.g. DBUs, per day."),
+    ("List history (SCD2). price_end_time is NULL now.", "List history (SCD2)."),
+    ("Reads system.billing.usage daily\n  across lines", "Reads system.billing.usage daily across lines"),
+])
+def test_purpose_is_the_first_sentence(text, purpose):
+    assert vm.first_sentence(text) == purpose
+
+
+def test_escaping_for_each_output_language():
+    assert vm.md_cell("a | b\n c") == "a \\| b c"
+    assert vm.md_code("x `y`") == "``x `y```"
+    assert vm.sql_ident("ca", "we`ird") == "`ca`.`we``ird`"
+    assert vm.sql_string("it's a \\ path") == "'it\\'s a \\\\ path'"
+    assert ast.literal_eval('"""' + vm.docstring_text('say "hi" \\ now') + '"""') == 'say "hi" \\ now'
+    assert vm.quoted("yes") == '"yes"'  # YAML would read a bare yes as true
+
+
+def test_retention_follows_the_lineage_to_the_system_tables(project):
+    daily = project.table("daily_cost")  # reads usage_bronze, which reads system.billing.usage
+    assert vm.transitive_system_sources(project, daily) == ("system.billing.usage",)
+    assert dict(vm.schema_doc(project).domains[0].tables[1].facts)["Source retention"] == "`system.billing.usage`: 365 days"
+    assert vm.retention_text("system.compute.node_types") == "indefinite"
+
+
+def test_schema_doc_sections(project):
+    doc = render_all(project)["docs/SCHEMA.md"]
+    assert doc.index("## Overview") < doc.index("## Common columns") < doc.index("## Domain: billing")
+    assert "| `_account_identifier` | `string` | no |" in doc
+    assert "```mermaid\nflowchart LR" in doc
+    assert "| Refresh | daily job at 02:00 UTC" in doc
+    assert "| `known_unit` | `usage_quantity IS NOT NULL OR record_id = 'a\\|b'` | warn |" in doc
+    assert "| Shared | `fixture_share` as `mon.usage`, with history, PII included: `run_as` |" in doc
+    assert "Expectations: none declared." in doc
+
+
+def test_maintenance_only_touches_tables_no_pipeline_maintains(project):
+    view = vm.maintenance_view(project)
+    statements = [s for item in view.items for s in item.statements]
+    assert statements == ["OPTIMIZE `fixture_cat`.`mon`.`run_slices`", "VACUUM `fixture_cat`.`mon`.`run_slices`"]
+    assert view.fallback == ""
+
+
+def test_contract_view_is_python(project):
+    text = render_all(project)["generated/tests/test_daily_cost.py"]
+    module = ast.parse(text)
+    assert ast.get_docstring(module).startswith('Contract of daily_cost (materialized view): Daily cost per workspace ("net"')
+    assert 'Column("total_cost_usd", "decimal(38,6)", nullable=True)' in text
+    assert 'Column("_workspace_identifier", "string", nullable=False)' in text
+    assert 'keys=("workspace_id", "usage_date")' in text
+    assert "def pipeline_output" not in render_all(project)["generated/tests/conftest.py"]
