@@ -35,7 +35,7 @@ class Renderer:
 
 RENDERERS: dict[str, Renderer] = {}
 # Modules that register more renderers on import (kept apart because they are larger).
-RENDERER_MODULES = ("engine.render.sharing",)
+RENDERER_MODULES = ("engine.render.sharing", "engine.render.alerts")
 
 
 def renderer(name: str, description: str) -> Callable[[RenderFn], RenderFn]:

@@ -1,0 +1,69 @@
+"""Stage: render. Alert specs -> Databricks SQL alerts (v2) in the bundle.
+
+Each alert counts the rows of its table that match the condition and triggers when the count is
+above zero, on a schedule by tier (P1 every 15 min, P2 every 30 min, P3 daily digest time).
+Slack and webhook channels use a notification destination id passed as a bundle variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.render import viewmodel as vm
+from engine.render.registry import RenderContext, renderer, template
+from engine.runtime.queries import quote
+from engine.spec.model import Alert, Project
+
+RETRIGGER_SECONDS = {"P1": 3600, "P2": 3600, "P3": 86400}  # re-notify at most hourly (daily for digests)
+
+
+@dataclass(frozen=True)
+class AlertView:
+    key: str
+    display_name: str
+    description: str
+    query_lines: tuple[str, ...]
+    schedule: str
+    retrigger_seconds: int
+    user_emails: tuple[str, ...]
+    destination_variable: str | None
+
+
+@dataclass(frozen=True)
+class AlertsView:
+    header: str
+    alerts: tuple[AlertView, ...]
+    variables: tuple[tuple[str, str], ...]  # (name, description)
+
+
+def destination_variable(alert: Alert) -> str | None:
+    if alert.channel.type == "email":
+        return None
+    return alert.channel.destination or f"{alert.name}_destination_id"
+
+
+def alerts_view(project: Project) -> AlertsView:
+    views, variables = [], {}
+    for alert in project.alerts:
+        variable = destination_variable(alert)
+        if variable:
+            variables[variable] = f"Notification destination id ({alert.channel.type}) for alert {alert.name}"
+        relation = f"`${{var.catalog}}`.`${{var.schema}}`.{quote(alert.table)}"
+        views.append(AlertView(
+            key=f"tablesmith_alert_{alert.name}",
+            display_name=f"[{alert.tier.value}] {alert.name}",
+            description=vm.collapse(f"{alert.description} Owner: {alert.owner}. Data may lag {alert.expected_latency_minutes} min."),
+            query_lines=(f"SELECT COUNT(*) AS matching_rows FROM {relation}", f"WHERE ({vm.collapse(alert.condition)})"),
+            schedule=alert.schedule,
+            retrigger_seconds=RETRIGGER_SECONDS[alert.tier.value],
+            user_emails=alert.channel.to,
+            destination_variable=variable,
+        ))
+    return AlertsView(vm.HEADER, tuple(views), tuple(sorted(variables.items())))
+
+
+@renderer("alerts", "generated/resources/tablesmith_alerts.yml: Databricks SQL alerts from specs/alerts")
+def render_alerts(project: Project, _context: RenderContext) -> dict[str, str]:
+    if not project.alerts:
+        return {}
+    return {"generated/resources/tablesmith_alerts.yml": template("alerts.yml.j2").render(view=alerts_view(project))}
