@@ -53,15 +53,10 @@ def load_project(specs_dir: Path) -> Project:
     entries: list[SpecEntry] = []
     ghosts: set[str] = set()
     for path in files:
-        doc, problems = load_yaml(path)
-        if doc is None:
-            diagnostics.extend(problems)
-            continue
-        problems = validate_shape(doc, TABLE_SCHEMA)
-        if problems:
-            diagnostics.extend(problems)
-            if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
-                ghosts.add(doc.data["name"])
+        doc, valid = _load_document(path, TABLE_SCHEMA, diagnostics)
+        if not valid:
+            if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
+                ghosts.add(doc.data["name"])  # known to exist: readers get no false UNKNOWN_REFERENCE
             continue
         tables = tables_from_doc(doc)
         entries.append(SpecEntry(tables[0], doc.positions, path))
@@ -82,13 +77,8 @@ def _load_alerts(specs_dir: Path, ctx: RuleContext, diagnostics: list[Diagnostic
     """specs/alerts/*.yaml: shape first, then the rules that need the tables (engine.spec.rules)."""
     loaded = []
     for path in sorted((specs_dir / ALERTS_FOLDER).glob("*.y*ml")):
-        doc, problems = load_yaml(path)
-        if doc is None:
-            diagnostics.extend(problems)
-            continue
-        problems = validate_shape(doc, ALERT_SCHEMA)
-        if problems:
-            diagnostics.extend(problems)
+        doc, valid = _load_document(path, ALERT_SCHEMA, diagnostics)
+        if not valid:
             continue
         table = ctx.known(doc.data["table"])
         loaded.append((alert_from_doc(doc, table.keys if table else ()), doc.positions, path))
@@ -102,15 +92,19 @@ def _load_settings(specs_dir: Path, diagnostics: list[Diagnostic]) -> tuple[Proj
         diagnostics.append(Diagnostic(display_path(path), 1, 1, "PROJECT_MISSING",
                                       f"project settings file {PROJECT_FILE} not found in {display_path(specs_dir)}"))
         return None, None
-    doc, problems = load_yaml(path)
-    if doc is None:
-        diagnostics.extend(problems)
-        return None, None
-    problems = validate_shape(doc, PROJECT_SCHEMA)
-    if problems:
-        diagnostics.extend(problems)
-        return None, doc.positions
+    doc, valid = _load_document(path, PROJECT_SCHEMA, diagnostics)
+    if not valid:
+        return None, doc.positions if doc else None
     return settings_from_doc(doc), doc.positions
+
+
+def _load_document(path: Path, schema: str, diagnostics: list[Diagnostic]) -> tuple[Document | None, bool]:
+    """Parse and shape-check one file; problems go to `diagnostics`. True when it passed both."""
+    doc, problems = load_yaml(path)
+    if doc is not None:
+        problems = validate_shape(doc, schema)
+    diagnostics.extend(problems)
+    return doc, doc is not None and not problems
 
 
 def _ordered(tables: list[Table]) -> tuple[Table, ...]:

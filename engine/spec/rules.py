@@ -158,18 +158,24 @@ def declared_columns(ctx: RuleContext) -> Iterator[Diagnostic]:
             else:
                 seen[lowered] = i
         names = {c.name.lower() for c in t.all_columns}
-        lists: list[tuple[KeyPath, tuple[str, ...]]] = [(("keys",), t.keys), (("partition_by",), t.partition_by), (("cluster_by",), t.cluster_by)]
+        # Every place a spec names one of its own columns, with the key path to point at.
+        named: list[tuple[KeyPath, str]] = [
+            ((key, i), value)
+            for key, values in (("keys", t.keys), ("partition_by", t.partition_by), ("cluster_by", t.cluster_by))
+            for i, value in enumerate(values)
+        ]
         if t.scd2 and t.pattern is Pattern.SCD2:
-            lists.append((("scd2",), (t.scd2.sequence_by,) + ((t.scd2.delete_column,) if t.scd2.delete_column else ())))
+            named.append((("scd2", "sequence_by"), t.scd2.sequence_by))
+            if t.scd2.delete_column:
+                named.append((("scd2", "delete_column"), t.scd2.delete_column))
+        declared = [c.name for c in t.columns]
         for i, row in enumerate(t.rows):
             for key in row:
                 if key.lower() not in names:
-                    yield entry.diag(("rows", i, key), "UNDECLARED_COLUMN", f"row {i + 1} sets '{key}', which is not a declared column{_suggest(key, [c.name for c in t.columns])}", key=True)
-        for path, values in lists:
-            for i, value in enumerate(values):
-                if value.lower() not in names:
-                    sub = path + (("sequence_by",) if i == 0 else ("delete_column",)) if path == ("scd2",) else path + (i,)
-                    yield entry.diag(sub, "UNDECLARED_COLUMN", f"'{value}' is not a declared column{_suggest(value, [c.name for c in t.columns])}")
+                    yield entry.diag(("rows", i, key), "UNDECLARED_COLUMN", f"row {i + 1} sets '{key}', which is not a declared column{_suggest(key, declared)}", key=True)
+        for path, value in named:
+            if value.lower() not in names:
+                yield entry.diag(path, "UNDECLARED_COLUMN", f"'{value}' is not a declared column{_suggest(value, declared)}")
 
 
 @rule
