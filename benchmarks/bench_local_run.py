@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DONE = re.compile(r"done in (?P<total>[\d.]+)s \(Spark start (?P<spark>[\d.]+)s, pipeline (?P<pipeline>[\d.]+)s\)")
+DONE = re.compile(r"done in (?P<total>[\d.]+)s \(Spark start (?P<spark>[\d.]+)s, pipeline (?P<pipeline>[\d.]+)s, row counts and expectations (?P<checks>[\d.]+)s\)")
 
 
 def timed_run(specs: Path, source: Path, output: Path, *extra: str) -> dict[str, float]:

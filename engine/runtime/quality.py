@@ -21,37 +21,49 @@ QUALITY_SCHEMA = (
 )
 
 
-def measure(spark: Any, registration: Registration, schema: str, only: set[str] | None = None) -> dict[tuple[str, str], tuple[str, int, int]]:
-    """(table, expectation) -> (on_violation, violations, rows checked) for registered tables (`only` these)."""
+def measure(
+    spark: Any,
+    registration: Registration,
+    schema: str,
+    only: set[str] | None = None,
+    rows: dict[str, int] | None = None,
+) -> dict[tuple[str, str], tuple[str, int, int | None]]:
+    """(table, expectation) -> (on_violation, violations, rows checked) for registered tables (`only` these).
+
+    `rows`: the tables' row counts, already known; a finished run had no `fail` violation, so
+    those rules cost nothing more.
+    """
     from pyspark.sql import functions as F
 
-    results: dict[tuple[str, str], tuple[str, int, int]] = {}
+    rows = rows or {}
+    results: dict[tuple[str, str], tuple[str, int, int | None]] = {}
     for name in registration.registered:
-        if only is not None and name not in only:
-            continue
         table = registration.project.table(name)
-        if not table.expectations:
+        if (only is not None and name not in only) or not table.expectations:
             continue
-        flow = registration.flow(name)
         materialized = table.dataset_kind is not DatasetKind.TEMPORARY_VIEW
-        by_source: dict[bool, list] = {True: [], False: []}
+        in_output, recomputed = [], []
         for expectation in table.expectations:
-            in_output = materialized and expectation.on_violation is OnViolation.WARN
-            by_source[in_output].append(expectation)
-        for in_output, expectations in by_source.items():
+            if expectation.on_violation is OnViolation.FAIL:
+                results[(name, expectation.name)] = (expectation.on_violation.value, 0, rows.get(name))
+            elif materialized and expectation.on_violation is OnViolation.WARN:
+                in_output.append(expectation)
+            else:
+                recomputed.append(expectation)
+        for expectations, frame in ((in_output, lambda: spark.read.table(f"{quote(schema)}.{quote(name)}")),
+                                    (recomputed, lambda: registration.flow(name).unchecked(batch=True))):
             if not expectations:
                 continue
-            frame = spark.read.table(f"{quote(schema)}.{quote(name)}") if in_output else flow.unchecked(batch=True)
             aggregates = [F.count(F.lit(1)).alias("__rows")] + [
                 F.sum(F.when(F.expr(passes(e)), 0).otherwise(1)).alias(e.name) for e in expectations
             ]
-            row = frame.agg(*aggregates).collect()[0]
+            row = frame().agg(*aggregates).collect()[0]
             for e in expectations:
                 results[(name, e.name)] = (e.on_violation.value, int(row[e.name] or 0), int(row["__rows"]))
     return results
 
 
-def record(spark: Any, schema: str, run_id: str, metrics: dict[tuple[str, str], tuple[str, int, int]]) -> None:
+def record(spark: Any, schema: str, run_id: str, metrics: dict[tuple[str, str], tuple[str, int, int | None]]) -> None:
     if not metrics:
         return
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
