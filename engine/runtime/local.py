@@ -162,6 +162,12 @@ def local_session(layout: LocalLayout) -> Any:
     Static settings (warehouse, metastore) come from SPARK_CONF_DIR; they are fixed for the
     life of the JVM, so a process can only ever serve one LocalLayout root.
     """
+    import shutil
+
+    from engine.errors import UserError
+
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        raise UserError("Spark needs Java 17: install it (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME")
     os.environ["SPARK_CONF_DIR"] = str(layout.conf_dir.resolve())
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark import SparkConf, SparkContext
@@ -185,7 +191,7 @@ def local_session(layout: LocalLayout) -> Any:
     spark = ConnectSession.builder.remote(f"sc://localhost:{_SERVER_PORT[0]}").getOrCreate()
     warehouse = spark.conf.get("spark.sql.warehouse.dir", "")
     if warehouse.removeprefix("file:").rstrip("/") != str(layout.warehouse.resolve()):
-        raise RuntimeError(f"a Spark session with warehouse {warehouse} already runs in this process; "
+        raise UserError(f"a Spark session with warehouse {warehouse} already runs in this process; "
                            f"cannot switch to {layout.warehouse}")
     return spark
 
