@@ -38,8 +38,8 @@ class Params:
             raise ValueError("workspaces must be >= 2 (one of them is in another region)")
         if self.days < 14:
             raise ValueError("days must be >= 14 so the planted cases fit in the window")
-        if self.jobs < 8:
-            raise ValueError("jobs must be >= 8 so every planted job role gets a job")
+        if self.jobs < 11:
+            raise ValueError("jobs must be >= 11 so every planted job role gets a job (10 roles, 1 remote job)")
         if self.scale <= 0:
             raise ValueError("scale must be > 0")
 
@@ -251,6 +251,14 @@ class Plan:
     deleted_jobs: tuple[Job, ...]
     created_in_window_job: Job | None
     failing_streak_days: tuple[date, ...]
+    first_failure_job: Job  # tier P1: only its run on `last_day` fails (a streak of 1)
+    digest_failure_job: Job  # tier P3: only its run on `last_day` fails (a streak of 1)
+    last_day: date  # jobs other than the failing, first_failure and digest_failure jobs succeed on it
+    slowdown_job: Job  # its runs on `slow_days` take SLOWDOWN_FACTOR x its usual duration
+    slow_days: tuple[date, ...]
+    sla_job: Job  # tags sla_max_duration_minutes / sla_deadline_utc; misses them on two known days
+    sla_overrun_day: date  # the run takes too long (and so also ends after the deadline)
+    sla_late_start_day: date  # the run starts late and ends after the deadline (duration normal)
     repair_day: date
     over_provisioned_cluster: Cluster
     deleted_cluster: Cluster | None

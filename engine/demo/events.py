@@ -325,7 +325,9 @@ def node_timeline(world: World, namespace: str, intervals: list[tuple[Cluster, i
             parts["cpu_user"].append(user.round(2))
             parts["cpu_system"].append(system.round(2))
             parts["cpu_wait"].append(rng.exponential(0.8, n).clip(0, 15).round(2))
-            parts["mem"].append(rng.normal(62, 8, n).clip(20, 97).round(2))
+            # Planted: the over-provisioned cluster's memory is mostly idle too (about 25 %).
+            memory = rng.normal(24, 5, n).clip(8, 45) if cluster.over_provisioned else rng.normal(62, 8, n).clip(20, 97)
+            parts["mem"].append(memory.round(2))
             parts["sent"].append(rng.lognormal(16, 1.0, n).astype(np.int64))
             parts["received"].append(rng.lognormal(17, 1.0, n).astype(np.int64))
             parts["disk_root"].append(np.full(n, 12_000_000_000, dtype=np.int64) - rng.integers(0, 10**9, n))

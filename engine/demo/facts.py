@@ -14,7 +14,9 @@ from engine.demo.runs import job_runs
 from engine.demo.simulate import BASE, simulate_day
 from engine.demo.usage import Correction
 from engine.demo.entities import Params, World
-from engine.demo.world import FAILING_STREAK_RUNS, build_world
+from engine.demo.world import (
+    FAILING_STREAK_RUNS, SLA_DEADLINE_UTC, SLA_MAX_DURATION_MINUTES, SLOWDOWN_FACTOR, build_world,
+)
 
 DEFAULT_END_DATE = date(2026, 11, 1)
 
@@ -24,6 +26,7 @@ class JobRef:
     workspace_id: str
     job_id: str
     name: str
+    tier: str | None = None  # tags['tier'] of the job's latest version (P1, P2, P3), if any
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,22 @@ class DemoFacts:
     home_workspace_ids: tuple[str, ...]  # in the home region: present in regional tables
     remote_workspace_id: str  # other region: usage and workspaces_latest only
     # jobs
-    failing_job: JobRef  # its last `failing_streak_length` runs FAILED
+    failing_job: JobRef  # its last `failing_streak_length` runs FAILED (tier P2)
     failing_streak_length: int
     failing_streak_run_ids: tuple[str, ...]
+    first_failure_job: JobRef  # tier P1: earlier runs succeeded, its last run ended in ERROR (a streak of 1)
+    first_failure_run_id: str
+    digest_failure_job: JobRef  # tier P3: earlier runs succeeded, its last run FAILED (a streak of 1)
+    digest_failure_run_id: str
+    last_day: date  # every other job's runs on this day (the window's last) SUCCEEDED
+    slowdown_job: JobRef  # its last runs (`slow_run_ids`) take `slowdown_factor` x its usual duration
+    slow_run_ids: tuple[str, ...]
+    slowdown_factor: float
+    sla_job: JobRef  # job tags sla_max_duration_minutes and sla_deadline_utc (end of run, UTC)
+    sla_max_duration_minutes: int
+    sla_deadline_utc: str  # "HH:MM"
+    sla_duration_breach_run_ids: tuple[str, ...]  # ran longer than the maximum
+    sla_deadline_breach_run_ids: tuple[str, ...]  # ended after the deadline of the day it started
     long_running_job: JobRef  # every run spans >= 3 hourly timeline rows
     repaired_job: JobRef
     repaired_run_id: str  # FAILED, then repaired to SUCCEEDED (two terminal rows)
@@ -79,7 +95,8 @@ def facts(workspaces: int = 3, days: int = 45, jobs: int = 24, seed: int = 7,
 
 
 def _ref(job) -> JobRef:
-    return JobRef(job.workspace.workspace_id, job.job_id, str(job.versions[-1].attrs["name"]))
+    latest = job.versions[-1].attrs
+    return JobRef(job.workspace.workspace_id, job.job_id, str(latest["name"]), latest["tags"].get("tier"))
 
 
 def _run_ids(world: World, job, day: date) -> list[str]:
@@ -92,6 +109,9 @@ def facts_of(world: World) -> DemoFacts:
     for day in (plan.same_sku_correction_day, plan.other_sku_correction_day, plan.retraction_only_day):
         corrections.extend(simulate_day(world, day, BASE).corrections)
     streak_runs = tuple(rid for day in plan.failing_streak_days for rid in _run_ids(world, plan.failing_job, day))
+    slow_runs = tuple(rid for day in plan.slow_days for rid in _run_ids(world, plan.slowdown_job, day))
+    overrun = tuple(_run_ids(world, plan.sla_job, plan.sla_overrun_day))
+    late = tuple(_run_ids(world, plan.sla_job, plan.sla_late_start_day))
     price_rows = [p for p in world.prices if p.sku == C.SKUS[C.PRICE_CHANGE_SKU]]
     promotional = next(p.sku.name for p in world.prices if p.promotional_price is not None)
     return DemoFacts(
@@ -104,6 +124,19 @@ def facts_of(world: World) -> DemoFacts:
         failing_job=_ref(plan.failing_job),
         failing_streak_length=FAILING_STREAK_RUNS,
         failing_streak_run_ids=streak_runs,
+        first_failure_job=_ref(plan.first_failure_job),
+        first_failure_run_id=_run_ids(world, plan.first_failure_job, plan.last_day)[0],
+        digest_failure_job=_ref(plan.digest_failure_job),
+        digest_failure_run_id=_run_ids(world, plan.digest_failure_job, plan.last_day)[0],
+        last_day=plan.last_day,
+        slowdown_job=_ref(plan.slowdown_job),
+        slow_run_ids=slow_runs,
+        slowdown_factor=SLOWDOWN_FACTOR,
+        sla_job=_ref(plan.sla_job),
+        sla_max_duration_minutes=SLA_MAX_DURATION_MINUTES,
+        sla_deadline_utc=SLA_DEADLINE_UTC,
+        sla_duration_breach_run_ids=overrun,
+        sla_deadline_breach_run_ids=tuple(sorted(set(overrun) | set(late))),
         long_running_job=_ref(plan.long_running_job),
         repaired_job=_ref(plan.repaired_job),
         repaired_run_id=_run_ids(world, plan.repaired_job, plan.repair_day)[0],

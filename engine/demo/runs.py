@@ -15,7 +15,9 @@ from engine.demo import catalog as C
 from engine.demo.ids import DAY, HOUR, UTC, cluster_id, day_start, from_epoch, numeric_id, rng_for
 from engine.demo.usage import UsageBuffer, UsageStream, tag_items
 from engine.demo.entities import Cluster, Job, TaskDef, Version, World, alive_at
-from engine.demo.world import LAKEFLOW_FULL_COLUMNS_SINCE
+from engine.demo.world import (
+    LAKEFLOW_FULL_COLUMNS_SINCE, LAST_DAY_FAILURE_ROLES, SLA_LATE_START_MINUTES, SLA_OVERRUN_FACTOR, SLOWDOWN_FACTOR,
+)
 
 # termination_code and job_parameters are NULL on rows before late August 2024 (reference §5.7).
 LAKEFLOW_TERMINATION_SINCE = datetime(2024, 8, 26, tzinfo=UTC)
@@ -91,6 +93,8 @@ def job_runs(world: World, job: Job, day: date, namespace: str) -> list[Run]:
     for slot, hour in enumerate(job.run_hours):
         rng = rng_for(world.params.seed, namespace, "run", job.index, day, slot)
         start = day_start(day) + hour * HOUR + job.run_minute * 60 + rng.randrange(0, 90)
+        if job.role == "sla_miss" and day == world.plan.sla_late_start_day:
+            start += SLA_LATE_START_MINUTES * 60  # planted: starts late, so it ends after its deadline
         when = from_epoch(start)
         if when < job.create_time or not alive_at(job.versions, when):
             continue
@@ -106,8 +110,12 @@ def _planned_states(world: World, job: Job, day: date, rng) -> tuple[str, bool]:
     plan = world.plan
     if job.role == "failing" and day >= plan.failing_streak_days[0]:
         return "FAILED", False  # the trailing failure streak (continues on appended days)
+    if job.role in ("first_failure", "digest_failure") and day == plan.last_day:
+        return ("ERROR" if job.role == "first_failure" else "FAILED"), False  # a streak of one
     if job.role == "repaired" and day == plan.repair_day:
         return "FAILED", True
+    if day == plan.last_day and job.role not in LAST_DAY_FAILURE_ROLES:
+        return "SUCCEEDED", False  # only the planted failures are current at the end of the window
     if rng.random() >= job.failure_rate:
         return "SUCCEEDED", False
     state = rng.choices(UNSUCCESSFUL, (55, 15, 10, 12, 8))[0]
@@ -117,10 +125,17 @@ def _planned_states(world: World, job: Job, day: date, rng) -> tuple[str, bool]:
 def _run(world: World, job: Job, day: date, run_id: str, start: int, tasks: tuple[TaskDef, ...], rng,
          namespace: str) -> Run:
     day_end = day_start(day) + LATEST_END_OF_DAY
+    plan = world.plan
     if job.role == "long_running":
         duration = rng.uniform(150, 200) * 60
+    elif job.role == "sla_miss":  # a narrow band well inside its SLA, except on the planted overrun day
+        duration = job.typical_minutes * 60 * rng.uniform(0.85, 1.15)
+        if day == plan.sla_overrun_day:
+            duration = job.typical_minutes * 60 * SLA_OVERRUN_FACTOR
     else:
         duration = job.typical_minutes * 60 * rng.lognormvariate(0, 0.2)
+    if job.role == "slowdown" and day in plan.slow_days:
+        duration = job.typical_minutes * 60 * SLOWDOWN_FACTOR  # planted: the latest runs are much slower
     duration = int(max(120, min(duration, day_end - start)))
     state, repaired = _planned_states(world, job, day, rng)
     levels = sorted({t.level for t in tasks})

@@ -23,7 +23,19 @@ from engine.demo.ids import UTC, at, cluster_id, hex_id, numeric_id, rng_for, uu
 LAKEFLOW_FULL_COLUMNS_SINCE = datetime(2025, 12, 5, tzinfo=UTC)
 # usage_metadata.job_name has been filled for job compute since September 2025.
 JOB_NAME_DOCUMENTED_SINCE = date(2025, 9, 1)
-FAILING_STREAK_RUNS = 4
+FAILING_STREAK_RUNS = 3  # the failing job's trailing streak: its last 3 runs (one a day) FAILED
+SLOW_RUNS = 2  # the slowdown job's last 2 runs take SLOWDOWN_FACTOR x its usual duration
+SLOWDOWN_FACTOR = 2.6
+SLOWDOWN_TYPICAL_MINUTES = 40.0
+SLA_TYPICAL_MINUTES = 30.0  # the SLA job: usually 25-35 min, starting at 04:10 UTC, done by about 04:46
+SLA_MAX_DURATION_MINUTES = 45  # its job tags `sla_max_duration_minutes` ...
+SLA_DEADLINE_UTC = "05:00"  # ... and `sla_deadline_utc`
+SLA_OVERRUN_FACTOR = 1.8  # one run takes 54 min: a duration breach (and, ending after 05:00, a deadline breach)
+SLA_LATE_START_MINUTES = 40  # the last run starts 40 min late: a normal duration, but it ends after the deadline
+# Planted job tiers (tags['tier']); every other tagged job gets a random P1/P2/P3.
+PLANTED_TIERS = {"failing": "P2", "first_failure": "P1", "digest_failure": "P3", "slowdown": "P2", "sla_miss": "P3"}
+# Jobs whose planted failures happen on the last day; every other job succeeds on that day.
+LAST_DAY_FAILURE_ROLES = ("failing", "first_failure", "digest_failure")
 NODE_TIMELINE_DAYS = 2  # per-minute node metrics are generated for the last days of the window only
 NODE_TIMELINE_CLUSTERS_PER_KIND = 3  # ... and for at most this many all-purpose/pipeline clusters per workspace
 # Fleet per home-region workspace at scale 1; `scale` multiplies these (and so billing.usage).
@@ -189,7 +201,13 @@ def _all_purpose_clusters(params: Params, workspaces: tuple[Workspace, ...]) -> 
     return tuple(result)
 
 
-_PLANTED_ROLES = ("failing", "long_running", "repaired", "serverless", "all_purpose", "misbilled")
+_PLANTED_ROLES = ("failing", "long_running", "repaired", "serverless", "all_purpose", "misbilled",
+                  "first_failure", "digest_failure", "slowdown", "sla_miss")
+_ONE_RUN_A_DAY = ("failing", "long_running", "repaired", "misbilled", "first_failure", "digest_failure", "slowdown",
+                  "sla_miss")
+_FIXED_RUN_MINUTE = {"long_running": 40, "sla_miss": 10}
+_NEVER_FAIL_AT_RANDOM = ("failing", "repaired", "misbilled", "long_running", "first_failure", "digest_failure",
+                         "slowdown", "sla_miss")
 
 
 def _jobs(
@@ -223,7 +241,7 @@ def _job(params, ws, index, role, lifecycle, clusters, sps) -> Job:
         compute = rng.choices(("job_cluster", "serverless", "all_purpose"), (0.6, 0.25, 0.15))[0]
     if ws.is_remote and compute == "serverless":
         compute = "job_cluster"  # serverless SKUs are regional; keep the remote workspace on classic compute
-    per_day = 1 if role in ("failing", "long_running", "repaired", "misbilled") else rng.choice((1, 1, 1, 2, 4, 12))
+    per_day = 1 if role in _ONE_RUN_A_DAY else rng.choice((1, 1, 1, 2, 4, 12))
     if role == "serverless":
         per_day = 4
     step = 24 // per_day
@@ -233,12 +251,20 @@ def _job(params, ws, index, role, lifecycle, clusters, sps) -> Job:
     typical = 170.0 if role == "long_running" else min(150.0, max(8.0, rng.lognormvariate(3.4, 0.6)))
     if per_day > 1:
         typical = min(typical, step * 60 * 0.5)
+    if role == "slowdown":  # early in the day, so even its slow runs end long before midnight
+        run_hours, typical = (3,), SLOWDOWN_TYPICAL_MINUTES
+    elif role == "sla_miss":
+        run_hours, typical = (4,), SLA_TYPICAL_MINUTES
     ap_cluster = None
     if compute == "all_purpose":
         ap_cluster = next(c for c in clusters if c.workspace == ws and c.index == 0).cluster_id
     spec = _random_spec(rng, photon=False if role == "misbilled" else None, autoscale_ok=False)
     team = creator.team if rng.random() < 0.85 else rng.choice(C.TEAMS)
-    tags = _team_tags(team, rng.choice(("gold", "silver", "bronze"))) if (role or rng.random() < 0.75) else {}
+    tags = _team_tags(team, rng.choice(("P1", "P2", "P3"))) if (role or rng.random() < 0.75) else {}
+    if role in PLANTED_TIERS:
+        tags["tier"] = PLANTED_TIERS[role]
+    if role == "sla_miss":
+        tags.update(sla_max_duration_minutes=str(SLA_MAX_DURATION_MINUTES), sla_deadline_utc=SLA_DEADLINE_UTC)
     run_as = creator.email if rng.random() < 0.5 else rng.choice(sps)
     created = _before_window(rng, params)
     if lifecycle == "created_in_window":
@@ -271,9 +297,9 @@ def _job(params, ws, index, role, lifecycle, clusters, sps) -> Job:
         cluster_spec=spec if compute == "job_cluster" else None,
         all_purpose_cluster_id=ap_cluster,
         run_hours=run_hours,
-        run_minute=40 if role == "long_running" else rng.randrange(60),
+        run_minute=_FIXED_RUN_MINUTE[role] if role in _FIXED_RUN_MINUTE else rng.randrange(60),
         typical_minutes=typical,
-        failure_rate=0.0 if role in ("failing", "repaired", "misbilled", "long_running") else rng.uniform(0.02, 0.12),
+        failure_rate=0.0 if role in _NEVER_FAIL_AT_RANDOM else rng.uniform(0.02, 0.12),
         run_as=run_as,
         creator=creator,
         versions=tuple(versions),
@@ -491,6 +517,14 @@ def _plan(params: Params, workspaces, jobs, clusters) -> Plan:
         deleted_jobs=deleted,
         created_in_window_job=created_in_window,
         failing_streak_days=tuple(end - timedelta(days=k) for k in range(FAILING_STREAK_RUNS, 0, -1)),
+        first_failure_job=by_role["first_failure"],
+        digest_failure_job=by_role["digest_failure"],
+        last_day=end - timedelta(days=1),
+        slowdown_job=by_role["slowdown"],
+        slow_days=tuple(end - timedelta(days=k) for k in range(SLOW_RUNS, 0, -1)),
+        sla_job=by_role["sla_miss"],
+        sla_overrun_day=params.day_at(0.5),
+        sla_late_start_day=end - timedelta(days=1),
         repair_day=params.day_at(1 / 3),
         over_provisioned_cluster=next(c for c in clusters if c.over_provisioned),
         deleted_cluster=deleted_cluster,

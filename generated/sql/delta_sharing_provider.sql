@@ -13,6 +13,9 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`aiml_e
 -- PII shared (include_pii: true): user_email, source_ip_address
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`audit_logs_bronze` COMMENT 'Every audit event from system.access.audit, appended as it arrives, with the user email, the response status and error flattened and request_params kept as a map.' WITH HISTORY;
 
+-- billing_allocated: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`billing_allocated` COMMENT 'Every billing_summary row (all record types) with the team, business unit and cost center it is allocated to: the one allocation rule behind cost_allocated and cost_attribution_coverage, and the drill-down for chargeback questions ("which usage made up this team\'s cost?").';
+
 -- billing_summary: materialized view
 -- PII shared (include_pii: true): run_as, owned_by
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`billing_summary` COMMENT 'One row per usage record with its cost: the usage joined to the one list price valid at the usage start time (on sku_name, cloud, usage_unit and USD).';
@@ -20,6 +23,9 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`billin
 -- billing_usage_bronze: streaming table, with history
 -- PII shared (include_pii: true): run_as, owned_by
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`billing_usage_bronze` COMMENT 'Every billable usage record from system.billing.usage, appended as it arrives, with the usage_metadata, identity_metadata and product_features fields monitoring needs flattened.' WITH HISTORY;
+
+-- cluster_efficiency: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cluster_efficiency` COMMENT 'Right-sizing of classic clusters (job clusters, all-purpose and pipeline clusters): one row per cluster with node-timeline data, with its CPU and memory utilisation, what it cost while observed, a recommendation and the estimated saving.';
 
 -- cluster_utilization: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cluster_utilization` COMMENT 'Hourly CPU and memory utilization per cluster, for finding over-provisioned clusters (many nodes, low CPU) and memory pressure.';
@@ -32,8 +38,17 @@ ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`clusters_bronze` C
 -- PII shared (include_pii: true): owned_by
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`clusters_current` COMMENT 'The latest configuration of each cluster, one row per (workspace_id, cluster_id), deleted clusters excluded.';
 
+-- consecutive_failures: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`consecutive_failures` COMMENT 'The current failure streak of every job, for paging on jobs that keep failing: one row per job with at least one finished run.';
+
+-- cost_allocated: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_allocated` COMMENT 'Daily cost allocated to teams, business units and cost centers, for chargeback: one row per workspace, usage_date and allocation bucket (team, business_unit, cost_center, allocation_basis), from billing_allocated (the allocation rule is there: the usage\'s team tag, else its run_as/owner identity through the team_mapping spec, else the explicit \'unallocated\' bucket).';
+
 -- cost_anomalies: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_anomalies` COMMENT 'Daily cost per workspace scored against its own recent history, to flag unusual spend such as a runaway cluster.';
+
+-- cost_attribution_coverage: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_attribution_coverage` COMMENT 'How much of each workspace\'s cost can be attributed, over the last 30 days: the share with job attribution (usage billed with a job_id: job compute and serverless jobs; jobs on all-purpose clusters are not attributable from billing) and the share with team attribution (a team tag, or an identity mapped in team_mapping, as billing_allocated decides).';
 
 -- cost_by_job: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_job` COMMENT 'Daily DBUs, cost and run count per job (workspace_id, job_id, usage_date), for finding the jobs that cost the most.';
@@ -47,6 +62,9 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_b
 -- cost_by_user: materialized view
 -- PII shared (include_pii: true): run_as
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_user` COMMENT 'Daily DBUs and cost per workspace and run_as identity (the user or service principal a job, pipeline or serverless notebook ran as), for chargeback to people.';
+
+-- cost_by_workspace: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_workspace` COMMENT 'Daily cost per workspace with its split by product, for comparing workspaces and spotting which product drives a change: one row per workspace and usage_date, from billing_summary (every record type summed; workspace-days that net to zero are dropped).';
 
 -- cost_monthly_rollup: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_monthly_rollup` COMMENT 'Monthly DBUs and cost per workspace and product (billing_origin_product), for budget reviews and month-over-month reporting.';
@@ -78,11 +96,20 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`execut
 -- external_model_usage: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`external_model_usage` COMMENT 'Daily usage of external models served through Databricks endpoints (entity_type EXTERNAL_MODEL, e.g. OpenAI through AI Gateway): provider, model, requests, errors and tokens per endpoint, from endpoint_usage_summary.';
 
+-- failure_analysis: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`failure_analysis` COMMENT 'Why jobs fail, by failure class, job and team: one row per job and failure_class (from job_failures_classified: unsuccessful runs, canceled ones included as class \'canceled\'), with the job\'s team and tier so the rows roll up per team.';
+
 -- foundation_model_costs: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`foundation_model_costs` COMMENT 'Daily cost of foundation model serving (product_features.serving_type FOUNDATION_MODEL) per endpoint, from billing netted over every record type.';
 
 -- foundation_model_usage: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`foundation_model_usage` COMMENT 'Daily token usage of foundation model served entities (entity_type FOUNDATION_MODEL): requests, errors and input/output tokens per endpoint and model, from endpoint_usage_summary.';
+
+-- job_duration_baselines: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_duration_baselines` COMMENT 'Run-duration baselines per job and whether its latest run is abnormally slow: one row per job with at least one SUCCEEDED run in the last 30 days.';
+
+-- job_failures_classified: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_failures_classified` COMMENT 'Every unsuccessful job run (final state ERROR, FAILED, TIMED_OUT or CANCELLED: result_category failure or canceled in job_runs_enriched) with a failure_class, to see why jobs fail: user_code_error, cloud_infra, timeout, canceled, driver_oom, or unknown when no rule matches.';
 
 -- job_performance_trends: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_performance_trends` COMMENT 'Daily run duration of each job against its recent baseline, to catch jobs that are slowing down.';
@@ -90,14 +117,24 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_pe
 -- job_runs_bronze: streaming table, with history
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`job_runs_bronze` COMMENT 'Job run timeline slices from system.lakeflow.job_run_timeline.' WITH HISTORY;
 
+-- job_runs_enriched: materialized view
+-- PII shared (include_pii: true): run_as
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_enriched` COMMENT 'One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs_summary (final state of the latest terminal row, wall-clock duration, repairs), the job\'s current name, owner, run_as, team and tier from jobs_current (tags[\'team\'], tags[\'tier\']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.';
+
 -- job_runs_summary: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_summary` COMMENT 'One row per job run, reassembled from its hourly timeline slices.';
+
+-- job_slas: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_slas` COMMENT 'Service-level agreements of jobs, one row per job, kept in this spec so the platform team can set or override them without touching the jobs: max_duration_minutes (a run must finish within it) and/or deadline_utc ("HH:MM": a run must end by this UTC time of the day it started; meant for daily jobs).';
 
 -- job_success_rate_weekly: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_success_rate_weekly` COMMENT 'Weekly reliability of each job: finished runs, successes, failures and the success rate per workspace, job and week (Monday start, by the UTC date the run started).';
 
 -- job_summary: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_summary` COMMENT 'One row per job with its run record over all runs in the data (up to the 365-day retention of the run timeline): run and failure counts, success rate, average and p95 duration, and the latest run, for spotting unreliable or slow jobs.';
+
+-- job_summary_daily: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_summary_daily` COMMENT 'Daily health and cost of each job: one row per job and run_date (the UTC date runs started), from job_runs_enriched, so a run counts once with its final state however many hourly slices or repairs it has.';
 
 -- jobs_bronze: streaming table, with history
 -- PII shared (include_pii: true): run_as
@@ -147,8 +184,24 @@ ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`served_entities_br
 -- PII shared (include_pii: true): created_by
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`served_entities_current` COMMENT 'The latest version of each served entity, one row per served_entity_id, entities of deleted endpoints excluded.';
 
+-- sla_compliance: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`sla_compliance` COMMENT 'SLA compliance of every job that has an SLA, over the last 30 days: one row per job.';
+
+-- team_mapping: materialized view
+-- PII shared (include_pii: true): match_value
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`team_mapping` COMMENT 'Which team, business unit and cost center a cost belongs to, kept in this spec for cost allocation.';
+
+-- team_summary_daily: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`team_summary_daily` COMMENT 'Daily job health and job cost per team: one row per team and run_date (UTC date the runs started), over all workspaces, from job_runs_enriched.';
+
+-- termination_code_classes: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`termination_code_classes` COMMENT 'How unsuccessful job runs are classified, one rule per row: a run\'s (result_state, termination_code) is matched against these rules and the most specific matching rule gives its failure_class (\'*\' matches any value; a rule naming the result_state beats one naming only the termination_code, which beats a rule naming neither).';
+
 -- top_consumers_30d: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`top_consumers_30d` COMMENT 'The 50 most expensive jobs of each workspace over the latest 30 days, for chargeback and optimisation reviews.';
+
+-- trend_metrics: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`trend_metrics` COMMENT 'Week-over-week trends per workspace for cost, job runs and job failure rate: one row per workspace and week.';
 
 -- user_activity_30d: materialized view
 -- PII shared (include_pii: true): run_as

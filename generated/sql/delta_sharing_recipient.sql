@@ -97,6 +97,45 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`audit_logs_bronze`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_billing_allocated`
+COMMENT 'billing_allocated from every provider workspace, with source_workspace. Every billing_summary row (all record types) with the team, business unit and cost center it is allocated to: the one allocation rule behind cost_allocated and cost_attribution_coverage, and the drill-down for chargeback questions ("which usage made up this team\'s cost?").'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `record_id`,
+       `workspace_id`,
+       `usage_date`,
+       `usage_unit`,
+       `usage_quantity`,
+       `estimated_cost_usd`,
+       `list_cost_usd`,
+       `job_id`,
+       `billing_origin_product`,
+       `allocation_basis`,
+       `team`,
+       `business_unit`,
+       `cost_center`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`billing_allocated`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `record_id`,
+       `workspace_id`,
+       `usage_date`,
+       `usage_unit`,
+       `usage_quantity`,
+       `estimated_cost_usd`,
+       `list_cost_usd`,
+       `job_id`,
+       `billing_origin_product`,
+       `allocation_basis`,
+       `team`,
+       `business_unit`,
+       `cost_center`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`billing_allocated`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_billing_summary`
 COMMENT 'billing_summary from every provider workspace, with source_workspace. One row per usage record with its cost: the usage joined to the one list price valid at the usage start time (on sku_name, cloud, usage_unit and USD).'
 AS
@@ -246,6 +285,67 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`billing_usage_bronze`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cluster_efficiency`
+COMMENT 'cluster_efficiency from every provider workspace, with source_workspace. Right-sizing of classic clusters (job clusters, all-purpose and pipeline clusters): one row per cluster with node-timeline data, with its CPU and memory utilisation, what it cost while observed, a recommendation and the estimated saving.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `cluster_id`,
+       `cluster_name`,
+       `cluster_source`,
+       `compute_type`,
+       `job_id`,
+       `job_name`,
+       `worker_node_type`,
+       `configured_workers`,
+       `observed_hours`,
+       `observed_days`,
+       `first_hour_start`,
+       `last_hour_start`,
+       `avg_node_count`,
+       `max_node_count`,
+       `avg_cpu_percent`,
+       `max_cpu_percent`,
+       `avg_memory_percent`,
+       `max_memory_percent`,
+       `observed_cost_usd`,
+       `recommendation`,
+       `recommended_node_count`,
+       `estimated_saving_usd`,
+       `estimated_monthly_saving_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`cluster_efficiency`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `cluster_id`,
+       `cluster_name`,
+       `cluster_source`,
+       `compute_type`,
+       `job_id`,
+       `job_name`,
+       `worker_node_type`,
+       `configured_workers`,
+       `observed_hours`,
+       `observed_days`,
+       `first_hour_start`,
+       `last_hour_start`,
+       `avg_node_count`,
+       `max_node_count`,
+       `avg_cpu_percent`,
+       `max_cpu_percent`,
+       `avg_memory_percent`,
+       `max_memory_percent`,
+       `observed_cost_usd`,
+       `recommendation`,
+       `recommended_node_count`,
+       `estimated_saving_usd`,
+       `estimated_monthly_saving_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`cluster_efficiency`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cluster_utilization`
 COMMENT 'cluster_utilization from every provider workspace, with source_workspace. Hourly CPU and memory utilization per cluster, for finding over-provisioned clusters (many nodes, low CPU) and memory pressure.'
@@ -412,6 +512,82 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`clusters_current`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_consecutive_failures`
+COMMENT 'consecutive_failures from every provider workspace, with source_workspace. The current failure streak of every job, for paging on jobs that keep failing: one row per job with at least one finished run.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `current_failure_streak`,
+       `is_failing`,
+       `streak_first_run_id`,
+       `streak_started_at`,
+       `latest_run_id`,
+       `latest_run_start_time`,
+       `latest_result_state`,
+       `latest_termination_code`,
+       `last_success_time`,
+       `finished_run_count`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`consecutive_failures`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `current_failure_streak`,
+       `is_failing`,
+       `streak_first_run_id`,
+       `streak_started_at`,
+       `latest_run_id`,
+       `latest_run_start_time`,
+       `latest_result_state`,
+       `latest_termination_code`,
+       `last_success_time`,
+       `finished_run_count`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`consecutive_failures`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cost_allocated`
+COMMENT 'cost_allocated from every provider workspace, with source_workspace. Daily cost allocated to teams, business units and cost centers, for chargeback: one row per workspace, usage_date and allocation bucket (team, business_unit, cost_center, allocation_basis), from billing_allocated (the allocation rule is there: the usage\'s team tag, else its run_as/owner identity through the team_mapping spec, else the explicit \'unallocated\' bucket).'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `usage_date`,
+       `team`,
+       `business_unit`,
+       `cost_center`,
+       `allocation_basis`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `record_count`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`cost_allocated`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `usage_date`,
+       `team`,
+       `business_unit`,
+       `cost_center`,
+       `allocation_basis`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `record_count`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`cost_allocated`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cost_anomalies`
 COMMENT 'cost_anomalies from every provider workspace, with source_workspace. Daily cost per workspace scored against its own recent history, to flag unusual spend such as a runaway cluster.'
 AS
@@ -440,6 +616,41 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`cost_anomalies`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cost_attribution_coverage`
+COMMENT 'cost_attribution_coverage from every provider workspace, with source_workspace. How much of each workspace\'s cost can be attributed, over the last 30 days: the share with job attribution (usage billed with a job_id: job compute and serverless jobs; jobs on all-purpose clusters are not attributable from billing) and the share with team attribution (a team tag, or an identity mapped in team_mapping, as billing_allocated decides).'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `window_start`,
+       `window_end`,
+       `total_cost_usd`,
+       `job_attributed_cost_usd`,
+       `job_attribution_pct`,
+       `team_attributed_cost_usd`,
+       `team_attribution_pct`,
+       `team_tagged_cost_usd`,
+       `team_tag_pct`,
+       `unallocated_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`cost_attribution_coverage`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `window_start`,
+       `window_end`,
+       `total_cost_usd`,
+       `job_attributed_cost_usd`,
+       `job_attribution_pct`,
+       `team_attributed_cost_usd`,
+       `team_attribution_pct`,
+       `team_tagged_cost_usd`,
+       `team_tag_pct`,
+       `unallocated_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`cost_attribution_coverage`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cost_by_job`
 COMMENT 'cost_by_job from every provider workspace, with source_workspace. Daily DBUs, cost and run count per job (workspace_id, job_id, usage_date), for finding the jobs that cost the most.'
@@ -548,6 +759,47 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`cost_by_user`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cost_by_workspace`
+COMMENT 'cost_by_workspace from every provider workspace, with source_workspace. Daily cost per workspace with its split by product, for comparing workspaces and spotting which product drives a change: one row per workspace and usage_date, from billing_summary (every record type summed; workspace-days that net to zero are dropped).'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `workspace_name`,
+       `usage_date`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `jobs_cost_usd`,
+       `all_purpose_cost_usd`,
+       `sql_cost_usd`,
+       `dlt_cost_usd`,
+       `model_serving_cost_usd`,
+       `other_cost_usd`,
+       `serverless_cost_usd`,
+       `job_attributed_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`cost_by_workspace`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `workspace_name`,
+       `usage_date`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `jobs_cost_usd`,
+       `all_purpose_cost_usd`,
+       `sql_cost_usd`,
+       `dlt_cost_usd`,
+       `model_serving_cost_usd`,
+       `other_cost_usd`,
+       `serverless_cost_usd`,
+       `job_attributed_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`cost_by_workspace`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_cost_monthly_rollup`
 COMMENT 'cost_monthly_rollup from every provider workspace, with source_workspace. Monthly DBUs and cost per workspace and product (billing_origin_product), for budget reviews and month-over-month reporting.'
@@ -876,6 +1128,49 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`external_model_usage`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_failure_analysis`
+COMMENT 'failure_analysis from every provider workspace, with source_workspace. Why jobs fail, by failure class, job and team: one row per job and failure_class (from job_failures_classified: unsuccessful runs, canceled ones included as class \'canceled\'), with the job\'s team and tier so the rows roll up per team.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `failure_class`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `failure_count`,
+       `failures_last_7d`,
+       `failures_last_30d`,
+       `failed_run_cost_usd`,
+       `first_failure_time`,
+       `last_failure_time`,
+       `last_run_id`,
+       `last_termination_code`,
+       `share_of_job_failures`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`failure_analysis`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `failure_class`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `failure_count`,
+       `failures_last_7d`,
+       `failures_last_30d`,
+       `failed_run_cost_usd`,
+       `first_failure_time`,
+       `last_failure_time`,
+       `last_run_id`,
+       `last_termination_code`,
+       `share_of_job_failures`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`failure_analysis`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_foundation_model_costs`
 COMMENT 'foundation_model_costs from every provider workspace, with source_workspace. Daily cost of foundation model serving (product_features.serving_type FOUNDATION_MODEL) per endpoint, from billing netted over every record type.'
 AS
@@ -947,6 +1242,108 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`foundation_model_usage`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_duration_baselines`
+COMMENT 'job_duration_baselines from every provider workspace, with source_workspace. Run-duration baselines per job and whether its latest run is abnormally slow: one row per job with at least one SUCCEEDED run in the last 30 days.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `anchor_date`,
+       `runs_7d`,
+       `p50_7d_seconds`,
+       `p90_7d_seconds`,
+       `runs_30d`,
+       `p50_30d_seconds`,
+       `p90_30d_seconds`,
+       `runs_above_p90_30d`,
+       `slow_runs_7d`,
+       `latest_run_id`,
+       `latest_run_start_time`,
+       `latest_result_state`,
+       `latest_duration_seconds`,
+       `latest_to_p50_ratio`,
+       `is_latest_run_slow`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_duration_baselines`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `anchor_date`,
+       `runs_7d`,
+       `p50_7d_seconds`,
+       `p90_7d_seconds`,
+       `runs_30d`,
+       `p50_30d_seconds`,
+       `p90_30d_seconds`,
+       `runs_above_p90_30d`,
+       `slow_runs_7d`,
+       `latest_run_id`,
+       `latest_run_start_time`,
+       `latest_result_state`,
+       `latest_duration_seconds`,
+       `latest_to_p50_ratio`,
+       `is_latest_run_slow`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_duration_baselines`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_failures_classified`
+COMMENT 'job_failures_classified from every provider workspace, with source_workspace. Every unsuccessful job run (final state ERROR, FAILED, TIMED_OUT or CANCELLED: result_category failure or canceled in job_runs_enriched) with a failure_class, to see why jobs fail: user_code_error, cloud_infra, timeout, canceled, driver_oom, or unknown when no rule matches.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `run_date`,
+       `start_time`,
+       `end_time`,
+       `duration_seconds`,
+       `repair_count`,
+       `result_state`,
+       `termination_code`,
+       `result_category`,
+       `failure_class`,
+       `is_failure`,
+       `compute_type`,
+       `run_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_failures_classified`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `run_date`,
+       `start_time`,
+       `end_time`,
+       `duration_seconds`,
+       `repair_count`,
+       `result_state`,
+       `termination_code`,
+       `result_category`,
+       `failure_class`,
+       `is_failure`,
+       `compute_type`,
+       `run_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_failures_classified`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_performance_trends`
 COMMENT 'job_performance_trends from every provider workspace, with source_workspace. Daily run duration of each job against its recent baseline, to catch jobs that are slowing down.'
@@ -1020,6 +1417,73 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`job_runs_bronze`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_runs_enriched`
+COMMENT 'job_runs_enriched from every provider workspace, with source_workspace. One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs_summary (final state of the latest terminal row, wall-clock duration, repairs), the job\'s current name, owner, run_as, team and tier from jobs_current (tags[\'team\'], tags[\'tier\']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_name`,
+       `owner_id`,
+       `run_as`,
+       `team`,
+       `tier`,
+       `run_date`,
+       `start_time`,
+       `end_time`,
+       `duration_seconds`,
+       `queue_duration_seconds`,
+       `setup_duration_seconds`,
+       `execution_duration_seconds`,
+       `repair_count`,
+       `result_state`,
+       `termination_code`,
+       `result_category`,
+       `is_failure`,
+       `is_running`,
+       `compute_type`,
+       `total_dbus`,
+       `run_cost_usd`,
+       `run_list_cost_usd`,
+       `trigger_type`,
+       `run_type`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_runs_enriched`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_name`,
+       `owner_id`,
+       `run_as`,
+       `team`,
+       `tier`,
+       `run_date`,
+       `start_time`,
+       `end_time`,
+       `duration_seconds`,
+       `queue_duration_seconds`,
+       `setup_duration_seconds`,
+       `execution_duration_seconds`,
+       `repair_count`,
+       `result_state`,
+       `termination_code`,
+       `result_category`,
+       `is_failure`,
+       `is_running`,
+       `compute_type`,
+       `total_dbus`,
+       `run_cost_usd`,
+       `run_list_cost_usd`,
+       `trigger_type`,
+       `run_type`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_runs_enriched`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_runs_summary`
 COMMENT 'job_runs_summary from every provider workspace, with source_workspace. One row per job run, reassembled from its hourly timeline slices.'
 AS
@@ -1062,6 +1526,31 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`job_runs_summary`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_slas`
+COMMENT 'job_slas from every provider workspace, with source_workspace. Service-level agreements of jobs, one row per job, kept in this spec so the platform team can set or override them without touching the jobs: max_duration_minutes (a run must finish within it) and/or deadline_utc ("HH:MM": a run must end by this UTC time of the day it started; meant for daily jobs).'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `owner`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_slas`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `owner`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_slas`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_success_rate_weekly`
 COMMENT 'job_success_rate_weekly from every provider workspace, with source_workspace. Weekly reliability of each job: finished runs, successes, failures and the success rate per workspace, job and week (Monday start, by the UTC date the run started).'
@@ -1128,6 +1617,59 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`job_summary`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_summary_daily`
+COMMENT 'job_summary_daily from every provider workspace, with source_workspace. Daily health and cost of each job: one row per job and run_date (the UTC date runs started), from job_runs_enriched, so a run counts once with its final state however many hourly slices or repairs it has.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_date`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `run_count`,
+       `success_count`,
+       `failure_count`,
+       `canceled_count`,
+       `skipped_count`,
+       `success_rate`,
+       `avg_duration_seconds`,
+       `p95_duration_seconds`,
+       `max_duration_seconds`,
+       `total_queue_seconds`,
+       `repair_count`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_summary_daily`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_date`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `run_count`,
+       `success_count`,
+       `failure_count`,
+       `canceled_count`,
+       `skipped_count`,
+       `success_rate`,
+       `avg_duration_seconds`,
+       `p95_duration_seconds`,
+       `max_duration_seconds`,
+       `total_queue_seconds`,
+       `repair_count`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_summary_daily`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_jobs_bronze`
 COMMENT 'jobs_bronze from every provider workspace, with source_workspace. Every version of every job from system.lakeflow.jobs (an SCD2 table: a row per change).'
@@ -1690,6 +2232,146 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`served_entities_current`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_sla_compliance`
+COMMENT 'sla_compliance from every provider workspace, with source_workspace. SLA compliance of every job that has an SLA, over the last 30 days: one row per job.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `sla_source`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `window_start`,
+       `window_end`,
+       `runs_evaluated`,
+       `runs_met`,
+       `breach_count`,
+       `duration_breach_count`,
+       `deadline_breach_count`,
+       `unsuccessful_run_count`,
+       `pct_met`,
+       `last_run_id`,
+       `last_run_start_time`,
+       `last_run_end_time`,
+       `last_run_breached`,
+       `last_breach_run_id`,
+       `last_breach_time`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`sla_compliance`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `sla_source`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `window_start`,
+       `window_end`,
+       `runs_evaluated`,
+       `runs_met`,
+       `breach_count`,
+       `duration_breach_count`,
+       `deadline_breach_count`,
+       `unsuccessful_run_count`,
+       `pct_met`,
+       `last_run_id`,
+       `last_run_start_time`,
+       `last_run_end_time`,
+       `last_run_breached`,
+       `last_breach_run_id`,
+       `last_breach_time`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`sla_compliance`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_team_mapping`
+COMMENT 'team_mapping from every provider workspace, with source_workspace. Which team, business unit and cost center a cost belongs to, kept in this spec for cost allocation.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `match_type`,
+       `match_value`,
+       `team`,
+       `business_unit`,
+       `cost_center`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`team_mapping`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `match_type`,
+       `match_value`,
+       `team`,
+       `business_unit`,
+       `cost_center`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`team_mapping`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_team_summary_daily`
+COMMENT 'team_summary_daily from every provider workspace, with source_workspace. Daily job health and job cost per team: one row per team and run_date (UTC date the runs started), over all workspaces, from job_runs_enriched.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `team`,
+       `run_date`,
+       `workspace_count`,
+       `job_count`,
+       `run_count`,
+       `success_count`,
+       `failure_count`,
+       `success_rate`,
+       `avg_duration_seconds`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`team_summary_daily`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `team`,
+       `run_date`,
+       `workspace_count`,
+       `job_count`,
+       `run_count`,
+       `success_count`,
+       `failure_count`,
+       `success_rate`,
+       `avg_duration_seconds`,
+       `total_dbus`,
+       `total_cost_usd`,
+       `total_list_cost_usd`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`team_summary_daily`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_termination_code_classes`
+COMMENT 'termination_code_classes from every provider workspace, with source_workspace. How unsuccessful job runs are classified, one rule per row: a run\'s (result_state, termination_code) is matched against these rules and the most specific matching rule gives its failure_class (\'*\' matches any value; a rule naming the result_state beats one naming only the termination_code, which beats a rule naming neither).'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `result_state`,
+       `termination_code`,
+       `failure_class`,
+       `description`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`termination_code_classes`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `result_state`,
+       `termination_code`,
+       `failure_class`,
+       `description`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`termination_code_classes`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_top_consumers_30d`
 COMMENT 'top_consumers_30d from every provider workspace, with source_workspace. The 50 most expensive jobs of each workspace over the latest 30 days, for chargeback and optimisation reviews.'
 AS
@@ -1724,6 +2406,49 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`top_consumers_30d`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_trend_metrics`
+COMMENT 'trend_metrics from every provider workspace, with source_workspace. Week-over-week trends per workspace for cost, job runs and job failure rate: one row per workspace and week.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `weeks_ago`,
+       `week_start`,
+       `week_end`,
+       `is_complete_week`,
+       `total_cost_usd`,
+       `prev_total_cost_usd`,
+       `cost_change_pct`,
+       `run_count`,
+       `prev_run_count`,
+       `run_count_change_pct`,
+       `failure_count`,
+       `failure_rate`,
+       `prev_failure_rate`,
+       `failure_rate_change`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`trend_metrics`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `weeks_ago`,
+       `week_start`,
+       `week_end`,
+       `is_complete_week`,
+       `total_cost_usd`,
+       `prev_total_cost_usd`,
+       `cost_change_pct`,
+       `run_count`,
+       `prev_run_count`,
+       `run_count_change_pct`,
+       `failure_count`,
+       `failure_rate`,
+       `prev_failure_rate`,
+       `failure_rate_change`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`trend_metrics`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_user_activity_30d`
 COMMENT 'user_activity_30d from every provider workspace, with source_workspace. Spend and activity of each identity (user or service principal) per workspace over the latest 30 days, to see who drives cost.'

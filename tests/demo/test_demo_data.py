@@ -7,6 +7,7 @@ the way the engine will (plain `spark.read.parquet` of `<root>/<schema>/<table>`
 from __future__ import annotations
 
 import filecmp
+import statistics
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from engine.sources.system_tables import SYSTEM_TABLES, closest, local_path, spa
 pyspark = pytest.importorskip("pyspark")
 from pyspark.sql.types import StructType  # noqa: E402
 
-SMALL = dict(workspaces=2, days=14, jobs=10)  # for the tests that generate extra copies
+SMALL = dict(workspaces=2, days=14, jobs=12)  # for the tests that generate extra copies
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_every_table_reads_back_with_the_registry_schema(frames, demo):
 # --- billing --------------------------------------------------------------------------------------
 
 def test_usage_volume_and_hour_alignment(spark):
-    assert 20_000 <= sql_one(spark, "SELECT count(*) FROM billing_usage") <= 60_000
+    assert 18_000 <= sql_one(spark, "SELECT count(*) FROM billing_usage") <= 60_000
     misaligned = sql_one(spark, """
         SELECT count(*) FROM billing_usage
         WHERE date_trunc('HOUR', usage_start_time) != usage_start_time
@@ -245,6 +246,101 @@ def test_repaired_run_and_failure_streak(spark, demo_facts):
     assert {r.run_id for r in finals[:streak]} == set(demo_facts.failing_streak_run_ids)
 
 
+def _final_runs(spark):
+    """Every run with its final state (latest terminal row), start, end and job, oldest first per job."""
+    return spark.sql("""
+        SELECT workspace_id, job_id, run_id, min(period_start_time) AS started,
+               unix_seconds(min(period_start_time)) AS start_epoch, unix_seconds(max(period_end_time)) AS end_epoch,
+               unix_seconds(max(period_end_time)) - unix_seconds(min(period_start_time)) AS seconds,
+               max_by(result_state, CASE WHEN result_state IS NOT NULL THEN period_end_time END) AS state
+        FROM lakeflow_job_run_timeline GROUP BY workspace_id, job_id, run_id
+        ORDER BY workspace_id, job_id, started, run_id""").collect()
+
+
+def _trailing_failures(runs) -> int:
+    streak = 0
+    for run in reversed(runs):
+        if run.state not in ("FAILED", "ERROR", "TIMED_OUT"):
+            break
+        streak += 1
+    return streak
+
+
+def test_planted_failures_are_the_only_current_ones(spark, demo_facts):
+    by_job: dict[tuple[str, str], list] = {}
+    for run in _final_runs(spark):
+        by_job.setdefault((run.workspace_id, run.job_id), []).append(run)
+    streaks = {key: _trailing_failures(runs) for key, runs in by_job.items()}
+    planted = {
+        (demo_facts.failing_job.workspace_id, demo_facts.failing_job.job_id): (3, demo_facts.failing_streak_run_ids),
+        (demo_facts.first_failure_job.workspace_id, demo_facts.first_failure_job.job_id): (1, (demo_facts.first_failure_run_id,)),
+        (demo_facts.digest_failure_job.workspace_id, demo_facts.digest_failure_job.job_id): (1, (demo_facts.digest_failure_run_id,)),
+    }
+    assert {key: n for key, n in streaks.items() if n} == {key: n for key, (n, _) in planted.items()}
+    for key, (n, run_ids) in planted.items():
+        runs = by_job[key]
+        assert tuple(r.run_id for r in runs[-n:]) == run_ids
+        assert runs[-n - 1].state == "SUCCEEDED"  # earlier runs succeeded
+    last_day = demo_facts.last_day.isoformat()
+    others = sql_one(spark, f"""SELECT count(*) FROM lakeflow_job_run_timeline WHERE result_state != 'SUCCEEDED'
+        AND to_date(period_start_time) = DATE '{last_day}'
+        AND job_id NOT IN ('{"', '".join(job for _, job in planted)}')""")
+    assert others == 0  # every other job succeeds on the window's last day
+    assert (demo_facts.failing_job.tier, demo_facts.first_failure_job.tier, demo_facts.digest_failure_job.tier) == ("P2", "P1", "P3")
+
+
+def test_only_the_slowdown_job_has_a_latest_run_twice_its_median(spark, demo_facts):
+    by_job: dict[tuple[str, str], list] = {}
+    for run in _final_runs(spark):
+        by_job.setdefault((run.workspace_id, run.job_id), []).append(run)
+    slow = set()
+    for key, runs in by_job.items():
+        finished = [r for r in runs if r.state is not None]
+        successes = sorted(r.seconds for r in finished if r.state == "SUCCEEDED")
+        if successes and finished[-1].seconds >= 2 * statistics.median(successes):
+            slow.add(key)
+    job = demo_facts.slowdown_job
+    assert slow == {(job.workspace_id, job.job_id)} and job.tier == "P2"
+    runs = by_job[(job.workspace_id, job.job_id)]
+    assert tuple(r.run_id for r in runs[-2:]) == demo_facts.slow_run_ids
+    usual = statistics.median(r.seconds for r in runs[:-2])
+    assert all(r.seconds >= 2 * usual for r in runs[-2:])
+    assert all(r.seconds < 2 * usual and r.state == "SUCCEEDED" for r in runs[:-2])  # normal otherwise
+
+
+def test_sla_job_declares_its_sla_in_tags_and_misses_it_on_known_runs(spark, demo_facts):
+    job = demo_facts.sla_job
+    tags = spark.sql(f"""SELECT max_by(tags, change_time) AS tags FROM lakeflow_jobs
+        WHERE workspace_id = '{job.workspace_id}' AND job_id = '{job.job_id}'""").collect()[0].tags
+    assert tags["sla_max_duration_minutes"] == str(demo_facts.sla_max_duration_minutes) == "45"
+    assert tags["sla_deadline_utc"] == demo_facts.sla_deadline_utc and tags["tier"] == job.tier == "P3"
+    hours, minutes = map(int, demo_facts.sla_deadline_utc.split(":"))
+    runs = [r for r in _final_runs(spark) if r.workspace_id == job.workspace_id and r.job_id == job.job_id]
+    too_long = {r.run_id for r in runs if r.seconds > demo_facts.sla_max_duration_minutes * 60}
+    deadline = hours * 3600 + minutes * 60  # seconds after midnight UTC of the day the run started
+    too_late = {r.run_id for r in runs if r.end_epoch > r.start_epoch - r.start_epoch % 86400 + deadline}
+    assert too_long == set(demo_facts.sla_duration_breach_run_ids) and len(too_long) == 1
+    assert too_late == set(demo_facts.sla_deadline_breach_run_ids) and len(too_late) == 2
+    assert runs[-1].run_id in too_late - too_long  # the last run started late, with a normal duration
+    assert all(r.state == "SUCCEEDED" for r in runs)
+    ordinary = [r.seconds for r in runs if r.run_id not in too_long]
+    assert max(ordinary) < 2 * statistics.median(r.seconds for r in runs)  # an SLA miss, not a 2x slowdown
+
+
+def test_job_tiers_are_p1_p2_p3_and_some_jobs_are_untagged(spark, demo_facts):
+    latest = spark.sql("""SELECT workspace_id, job_id, max_by(tags, change_time) AS tags FROM lakeflow_jobs
+        GROUP BY workspace_id, job_id""").collect()
+    tiers = {(r.workspace_id, r.job_id): r.tags.get("tier") for r in latest}
+    assert set(tiers.values()) - {None} == {"P1", "P2", "P3"}
+    assert any(not r.tags for r in latest) and sum(1 for r in latest if r.tags.get("team")) > len(latest) / 2
+    for ref in (demo_facts.failing_job, demo_facts.first_failure_job, demo_facts.digest_failure_job,
+                demo_facts.slowdown_job, demo_facts.sla_job, demo_facts.long_running_job):
+        assert tiers[(ref.workspace_id, ref.job_id)] == ref.tier is not None
+    billed = {r[0] for r in spark.sql("""SELECT DISTINCT custom_tags['tier'] FROM billing_usage
+        WHERE usage_metadata.job_id IS NOT NULL""").collect()}
+    assert billed - {None} == {"P1", "P2", "P3"}  # job tags reach the usage rows
+
+
 def test_task_runs_belong_to_job_runs(spark):
     orphans = sql_one(spark, """SELECT count(*) FROM lakeflow_job_task_run_timeline t
         LEFT ANTI JOIN lakeflow_job_run_timeline r ON t.workspace_id = r.workspace_id AND t.job_run_id = r.run_id""")
@@ -332,6 +428,10 @@ def test_node_timeline_utilisation(spark, demo_facts):
         FROM compute_node_timeline GROUP BY cluster_id""").collect()}
     assert 5 <= cpu.pop(demo_facts.over_provisioned_cluster_id) <= 10
     assert cpu and all(35 <= value <= 85 for value in cpu.values())
+    memory = {r.cluster_id: r.mem for r in spark.sql("""SELECT cluster_id, avg(mem_used_percent) AS mem
+        FROM compute_node_timeline GROUP BY cluster_id""").collect()}
+    assert 15 <= memory.pop(demo_facts.over_provisioned_cluster_id) <= 35  # mostly idle memory too
+    assert all(50 <= value <= 75 for value in memory.values())
     assert sql_one(spark, "SELECT count(DISTINCT instance_id) > count(DISTINCT cluster_id) FROM compute_node_timeline")
 
 
@@ -412,6 +512,10 @@ def test_facts_are_stable_and_inside_the_window():
     first, second = facts(), facts()
     assert first == second
     assert first.start_date <= first.spike_date < first.end_date
+    assert first.last_day == first.end_date - timedelta(days=1)
+    assert len({first.failing_job, first.first_failure_job, first.digest_failure_job, first.slowdown_job,
+                first.sla_job}) == 5  # five different jobs
+    assert set(first.sla_duration_breach_run_ids) < set(first.sla_deadline_breach_run_ids)
     assert first.start_date < first.job_name_populated_from < first.end_date
     assert first.price_change_time == datetime.combine(first.price_change_time.date(), datetime.min.time(), timezone.utc)
     assert first.end_date - first.start_date == timedelta(days=45)
