@@ -123,5 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - `python -m engine.cli`
+    # Stage command modules register into `engine.cli`, not into this __main__ copy of it.
+    from engine.cli import main as registered_main
+
+    sys.exit(registered_main())
