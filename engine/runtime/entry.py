@@ -19,7 +19,7 @@ from engine.runtime.flows import FlowContext, SystemViewFlow, TableFlow
 from engine.runtime.queries import quote
 from engine.runtime.sources import DatabricksSystemSource, LocalSystemSource, SystemSource
 from engine.spec import load_project
-from engine.spec.model import Project, Schedule, Table
+from engine.spec.model import DatasetKind, Project, Schedule, Table
 
 CONF_PREFIX = "tablesmith."
 SETTING_OVERRIDES = ("catalog", "schema", "account_identifier", "workspace_identifier")
@@ -99,6 +99,7 @@ def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBack
         apply_expectations=not backend.has_native_expectations,
         system_views=local,
         qualifier=qualifier,
+        temporary_views=frozenset(t.name for t in active if t.dataset_kind is DatasetKind.TEMPORARY_VIEW),
     )
     if local:
         for name in sorted({s for t in active for s in t.system_sources if t.query}):

@@ -38,9 +38,10 @@ class FlowContext:
     apply_expectations: bool  # the engine has no native expectations: the flow applies them
     system_views: bool  # local: system tables in SQL are read through temporary views
     qualifier: str  # e.g. `main`.`monitoring`: how tables outside this pipeline (or after it ran) are named
+    temporary_views: frozenset[str] = frozenset()  # never published: read by bare name in batch too
 
     def table_ref(self, name: str, *, batch: bool = False) -> str:
-        if name in self.in_pipeline and not batch:
+        if (name in self.in_pipeline and not batch) or name in self.temporary_views:
             return quote(name)
         return f"{self.qualifier}.{quote(name)}"
 
@@ -136,3 +137,14 @@ class SystemViewFlow:
 
 
 FlowFactory = Callable[[Table, FlowContext], TableFlow]
+
+
+def register_batch_views(ctx: FlowContext, tables: list[Table]) -> None:
+    """Outside the pipeline (quality checks after a local run), recreate what only the pipeline had:
+    the temporary views over system tables and the spec's temporary views, as session views."""
+    for name in sorted({s for t in tables if t.query for s in t.system_sources}):
+        ctx.sources.read(ctx.spark, name, streaming=False).createOrReplaceTempView(system_view_name(name))
+    for table in tables:  # topological order: a view over a view finds its upstream
+        if table.dataset_kind is DatasetKind.TEMPORARY_VIEW:
+            flow = TableFlow(table, ctx)
+            flow.checked(flow.unchecked(batch=True)).createOrReplaceTempView(table.name)

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from engine.runtime.entry import Registration
+from engine.runtime.flows import register_batch_views
 from engine.runtime.queries import passes, quote
 from engine.spec.model import DatasetKind, OnViolation
 
@@ -37,6 +38,9 @@ def measure(
 
     rows = rows or {}
     results: dict[tuple[str, str], tuple[str, int, int | None]] = {}
+    if registration.context is not None:
+        active = [registration.project.table(n) for n in registration.registered]
+        register_batch_views(registration.context, active)
     for name in registration.registered:
         table = registration.project.table(name)
         if (only is not None and name not in only) or not table.expectations:
