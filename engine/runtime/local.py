@@ -178,7 +178,7 @@ def local_session(layout: LocalLayout) -> Any:
         port = _free_port()
         os.environ.setdefault("SPARK_CONNECT_AUTHENTICATE_TOKEN", uuid.uuid4().hex)
         conf = SparkConf(loadDefaults=True).setAll([
-            ("spark.master", "local[2]"),
+            ("spark.master", "local[*]"),
             ("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin"),
             ("spark.connect.grpc.binding.address", "127.0.0.1"),
             ("spark.connect.grpc.binding.port", str(port)),
