@@ -14,15 +14,9 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from engine.demo.facts import facts
 
 CENT = Decimal("0.005")  # "to the cent": closer than half a cent
 TERMINAL = ("FINISHED", "FAILED", "KILLED")
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

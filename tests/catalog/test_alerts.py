@@ -21,18 +21,12 @@ import pytest
 
 from engine.alerts.evaluate import evaluate
 from engine.alerts.notify import deliver, messages
-from engine.demo.facts import facts
 from engine.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILED_STATES = {"ERROR", "FAILED", "TIMED_OUT"}
 HOOKS = {"TABLESMITH_SLACK_WEBHOOK": "/slack", "TABLESMITH_ONCALL_WEBHOOK": "/oncall",
          "TABLESMITH_DIGEST_WEBHOOK": "/digest"}
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,9 @@ import math
 import pandas as pd
 import pytest
 
-from engine.demo.facts import facts
 
 ACCOUNT_LEVEL_WORKSPACE = "0"  # a string: account-level audit events use workspace_id "0"
 UC_TABLE_ACTIONS = ("getTable", "deleteTable", "updateTable")
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine.demo.facts import facts
 
 CENT = Decimal("0.005")  # "to the cent": closer than half a cent
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

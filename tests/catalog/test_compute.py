@@ -11,12 +11,6 @@ import math
 import pandas as pd
 import pytest
 
-from engine.demo.facts import facts
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from engine.demo.facts import facts
 
 CENT = 0.005
 FAILED_STATES = {"ERROR", "FAILED", "TIMED_OUT"}
 OTHER_AI_PRODUCTS = {"FOUNDATION_MODEL_TRAINING", "AI_GATEWAY", "AI_RUNTIME", "AI_FUNCTIONS", "AGENT_BRICKS",
                      "AGENT_EVALUATION", "SUPERVISOR_AGENT"}
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

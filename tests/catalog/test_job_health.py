@@ -19,18 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.demo.facts import facts
 from engine.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[2]
 CENT = 0.005  # "to the cent": closer than half a cent
 FAILED_STATES = {"ERROR", "FAILED", "TIMED_OUT"}
 CANCELED_STATES = {"CANCELLED", "CANCELED"}
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

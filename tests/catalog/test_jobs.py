@@ -12,14 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.demo.facts import facts
 
 FAILURE_STATES = ("ERROR", "FAILED", "TIMED_OUT")
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,11 @@ import math
 import pandas as pd
 import pytest
 
-from engine.demo.facts import facts
 
 CENT = 0.005  # "to the cent": closer than half a cent
 Z_THRESHOLD = 3.0
 MIN_HISTORY_DAYS = 14
 FAILED_STATES = {"ERROR", "FAILED", "TIMED_OUT"}
-
-
-@pytest.fixture(scope="module")
-def demo_facts():
-    return facts()
 
 
 @pytest.fixture(scope="module")
