@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from engine import __version__
+from engine import __version__, escape
 from engine.errors import CheckFailed, UserError
 from engine.spec import SpecError, load_project
 
@@ -105,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.report(), file=sys.stderr)
         return EXIT_BAD_INPUT
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(escape.terminal(f"error: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except CheckFailed as exc:
-        print(f"check failed: {exc}", file=sys.stderr)
+        print(escape.terminal(f"check failed: {exc}"), file=sys.stderr)
         return EXIT_CHECK_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a message
         if args.debug:
             raise
-        print(f"internal error: {type(exc).__name__}: {exc}\n(run with --debug for the traceback)", file=sys.stderr)
+        print(escape.terminal(f"internal error: {type(exc).__name__}: {exc}\n(run with --debug for the traceback)"), file=sys.stderr)
         return EXIT_INTERNAL
 
 

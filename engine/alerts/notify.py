@@ -14,7 +14,7 @@ from engine.alerts.evaluate import Firing
 from engine.errors import UserError
 from engine.spec.model import Channel
 
-_ENV = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+_ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _payload(channel: Channel, title: str, firings: list[Firing]) -> dict[str, A
 def resolve_url(channel: Channel, environ: dict[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     url = channel.url or ""
-    match = _ENV.match(url)
+    match = _ENV.fullmatch(url)
     if match:
         if not environ.get(match.group(1)):
             raise UserError(f"the {channel.type} channel reads its URL from ${match.group(1)}, which is not set")

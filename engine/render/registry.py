@@ -14,6 +14,7 @@ from typing import Callable
 
 import jinja2
 
+from engine import escape
 from engine.render import viewmodel as vm
 from engine.spec.model import Project, Schedule
 
@@ -48,7 +49,7 @@ def renderer(name: str, description: str) -> Callable[[RenderFn], RenderFn]:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("engine.render", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -56,6 +57,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # outputs are Markdown, SQL, YAML and Python: the view-model escapes for each
     )
+    # The one rule for text after `--`: where the template writes a line comment, it says so.
+    env.filters["sql_comment"] = escape.sql_comment
+    return env
 
 
 def template(name: str) -> jinja2.Template:

@@ -31,8 +31,8 @@ DEFAULT_SOURCES = {
     "view": "system.billing.usage",
 }
 LAYERS = {"stream": "bronze", "snapshot": "bronze", "scd2": "bronze", "aggregate": "gold", "view": "gold"}
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-_PLAIN_YAML = re.compile(r"^[a-z_][a-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+_PLAIN_YAML = re.compile(r"[a-z_][a-z0-9_]*")
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 
 
@@ -68,7 +68,7 @@ class StarterSpec:
 
 
 def write_starter(specs: Path, name: str, pattern: str, domain: str, source: str | None) -> Path:
-    if not _IDENTIFIER.match(name):
+    if not _IDENTIFIER.fullmatch(name):
         raise UserError(f"'{name}' is not a valid table name (letters, digits and _; not starting with a digit)")
     path = Path(specs) / domain / f"{name}.yaml"
     if path.exists():
@@ -185,4 +185,4 @@ def _column_yaml(column: SourceColumn, *, nullable: bool) -> str:
 
 
 def _yaml_scalar(text: str) -> str:
-    return text if _PLAIN_YAML.match(text) and text not in _YAML_WORDS else quoted(text)
+    return text if _PLAIN_YAML.fullmatch(text) and text not in _YAML_WORDS else quoted(text)

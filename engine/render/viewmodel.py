@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from engine import escape
 from engine.graph.show import mermaid
 from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec.model import IDENTIFIER_COLUMN_DEFS, DatasetKind, OnViolation, Pattern, Project, Schedule, Table
@@ -38,7 +39,7 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 
 def collapse(text: str) -> str:
-    return " ".join(text.split())
+    return escape.one_line(text)
 
 
 def first_sentence(text: str) -> str:
@@ -50,24 +51,17 @@ def first_sentence(text: str) -> str:
     return text
 
 
-def md_cell(text: str) -> str:
-    """One Markdown table cell: a single line with pipes escaped."""
-    return collapse(text).replace("|", "\\|")
+# One escaping rule per target (engine.escape); these names are the view-models' vocabulary.
+md_cell = escape.markdown
+sql_ident = escape.sql_identifier
+sql_string = escape.sql_string
 
 
 def md_code(text: str) -> str:
+    """Inline code in a table cell: one line, pipes escaped (code spans show HTML as text)."""
     fence = "``" if "`" in text else "`"
-    return f"{fence}{md_cell(text)}{fence}"
-
-
-def sql_ident(*parts: str) -> str:
-    """`a`.`b`.`c` — backticks on every part (doubled inside), as Databricks SQL quotes identifiers."""
-    return ".".join("`" + part.replace("`", "``") + "`" for part in parts)
-
-
-def sql_string(text: str) -> str:
-    # Databricks string literals take backslash escapes; '' would be read as two adjacent literals.
-    return "'" + collapse(text).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    body = collapse(text).replace("|", "\\|")
+    return f"{fence}{body}{fence}"
 
 
 def quoted(text: str) -> str:
@@ -185,7 +179,7 @@ def _table_doc(project: Project, table: Table) -> TableDoc:
         domain=table.domain,
         kind=KIND_LABELS[table.dataset_kind],
         purpose=md_cell(first_sentence(table.description)),
-        description=collapse(table.description),
+        description=md_cell(table.description),
         facts=_facts(project, table),
         columns=tuple(_column_row(c) for c in table.columns),
         expectations=tuple(ExpectationRow(md_code(e.name), md_code(e.expr), e.on_violation.value) for e in table.expectations),

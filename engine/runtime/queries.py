@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+from engine import escape
 from engine.spec.model import REFERENCE, Expectation, ProjectSettings, Table
 
 FAILED_EXPECTATION_MARKER = "TABLESMITH_EXPECTATION_FAILED"
 
 
-def quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+# The one quoting rule (engine.escape), under the names the query builders use.
+quote = escape.sql_identifier
+sql_string = escape.sql_string
 
 
 def source_projection(table: Table) -> list[str]:

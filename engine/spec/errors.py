@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import escape
+
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
@@ -19,10 +21,11 @@ class Diagnostic:
     snippet: str = ""
 
     def format(self) -> str:
+        """One line per problem plus its snippet; spec text is shown, never interpreted by the terminal."""
         where = f"{self.file}:{self.line}:{self.col}"
-        key = f" {self.key_path}:" if self.key_path else ""
-        text = f"{where}: {self.code}:{key} {self.message}"
-        return text + ("\n" + self.snippet if self.snippet else "")
+        key = f" {escape.one_line(self.key_path)}:" if self.key_path else ""
+        text = f"{where}: {self.code}:{key} {escape.one_line(self.message)}"
+        return escape.terminal(text + ("\n" + self.snippet if self.snippet else ""))
 
 
 class SpecError(Exception):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from engine.spec.errors import Diagnostic
@@ -40,10 +41,47 @@ def schema_text(name: str) -> str:
 
 
 @lru_cache(maxsize=None)
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema pattern compiled with ECMA-262 semantics, as editors apply it.
+
+    In ECMA-262 `$` (without the multiline flag) matches only at the very end; Python's `$` also
+    matches before a final newline, so `^[a-z]+$` would accept "emea\\n" and let a newline into
+    generated SQL. Unescaped `$` outside character classes becomes `\\Z`.
+    """
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "]":
+            in_class = False
+            out.append(char)
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+        else:
+            out.append(char)
+    return re.compile("".join(out))
+
+
+def _ecma_pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
+@lru_cache(maxsize=None)
 def _validator(name: str) -> Draft202012Validator:
     schema = json.loads(schema_text(name))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 def validate_shape(doc: Document, schema_name: str) -> list[Diagnostic]:
@@ -82,13 +120,18 @@ def _to_diagnostics(doc: Document, error: ValidationError) -> list[Diagnostic]:
     if kind == "pattern":
         if "A-Za-z_" in error.validator_value and "system" not in error.validator_value:
             return [positions.diagnostic(path, "BAD_IDENTIFIER",
-                                         f"'{error.instance}' is not a plain SQL identifier (letters, digits and _, not starting with a digit); it goes into generated DDL")]
-        return [positions.diagnostic(path, "SPEC_BAD_FORMAT", f"'{error.instance}' does not match the expected form {error.validator_value}")]
+                                         f"{_quoted(error.instance)} is not a plain SQL identifier (letters, digits and _, not starting with a digit); it goes into generated DDL")]
+        return [positions.diagnostic(path, "SPEC_BAD_FORMAT", f"{_quoted(error.instance)} does not match the expected form {error.validator_value}")]
     if kind in ("minItems", "minLength"):
         return [positions.diagnostic(path, code, "must not be empty")]
     if kind == "uniqueItems":
         return [positions.diagnostic(path, code, "list items must be unique")]
     return [positions.diagnostic(path, code, error.message)]
+
+
+def _quoted(text: str) -> str:
+    """'text', or Python's repr when it holds a newline or control character (made visible, not collapsed)."""
+    return repr(text) if not text.isprintable() else f"'{text}'"
 
 
 def _describe(value: Any) -> str:
