@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import UserError
+
 GENERATED_DIR = "generated"
 IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache"})
 IGNORED_SUFFIXES = (".pyc",)
@@ -52,15 +54,44 @@ def plan(root: Path, outputs: dict[str, str]) -> Plan:
 
 
 def apply(root: Path, outputs: dict[str, str], changes: Plan) -> None:
-    for relative in changes.missing + changes.stale:
-        write_atomic(root / relative, outputs[relative])
+    """Replace every changed file together: all are staged first, so a failure changes nothing.
+
+    Every path is checked to resolve inside the project root first: a `generated/` linked
+    elsewhere must not let `generate` write (or delete) outside the project.
+    """
+    targets = {relative: inside_root(root, relative) for relative in changes.missing + changes.stale + changes.extra}
+    staged: list[tuple[str, Path]] = []
+    try:
+        for relative in changes.missing + changes.stale:
+            staged.append((_stage(targets[relative], outputs[relative]), targets[relative]))
+    except OSError as exc:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+        raise UserError(f"cannot write {exc.filename or root}: {exc.strerror}; nothing was changed") from None
+    for temporary, target in staged:
+        os.replace(temporary, target)
     for relative in changes.extra:
-        (root / relative).unlink()
+        targets[relative].unlink()
     _remove_empty_dirs(root / GENERATED_DIR)
+
+
+def inside_root(root: Path, relative: str) -> Path:
+    """root/relative, refused (UserError) when it resolves outside the root through a link or '..'."""
+    base = root.resolve()
+    target = root / relative
+    resolved = target.parent.resolve() / target.name
+    if base not in resolved.parents or target.is_symlink():
+        raise UserError(f"refusing to write {target}: it resolves to {resolved.resolve()}, outside the project root {base}")
+    return target
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder and os.replace it: readers never see half a file."""
+    os.replace(_stage(path, text), path)
+
+
+def _stage(path: Path, text: str) -> str:
+    """The text in a temporary file beside `path` (same folder, so the final rename is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -68,10 +99,10 @@ def write_atomic(path: Path, text: str) -> None:
         with os.fdopen(handle, "wb") as stream:
             stream.write(text.encode("utf-8"))
         os.chmod(temporary, mode)
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return temporary
 
 
 def _files_under(root: Path, folder: str) -> list[str]:
@@ -79,11 +110,13 @@ def _files_under(root: Path, folder: str) -> list[str]:
     if not base.is_dir():
         return []
     found = []
-    for path in base.rglob("*"):
-        relative = path.relative_to(root)
-        if path.is_file() and not IGNORED_PARTS & set(relative.parts) and not path.name.endswith(IGNORED_SUFFIXES):
-            found.append(relative.as_posix())
-    return found
+    for folder, _, names in os.walk(base, followlinks=False):  # a linked folder is never entered
+        for name in names:
+            path = Path(folder, name)
+            relative = path.relative_to(root)
+            if path.is_file() and not IGNORED_PARTS & set(relative.parts) and not name.endswith(IGNORED_SUFFIXES + (".tmp",)):
+                found.append(relative.as_posix())
+    return sorted(found)
 
 
 def _remove_empty_dirs(base: Path) -> None:

@@ -11,43 +11,32 @@ from pathlib import Path
 from engine.graph import CycleError, topological_order
 from engine.spec.build import alert_from_doc, settings_from_doc, tables_from_doc
 from engine.spec.errors import Diagnostic, SpecError, display_path
+from engine.spec.files import discover
 from engine.spec.loader import Document, Positions, load_yaml
 from engine.spec.model import Project, ProjectSettings, Table
 from engine.spec.rules import RuleContext, SpecEntry, check, check_alerts
 from engine.spec.schema import ALERT_SCHEMA, PROJECT_SCHEMA, TABLE_SCHEMA, validate_shape
-
-PROJECT_FILE = "project.yaml"
-# Folders under specs/ that hold other kinds of spec, not tables.
-ALERTS_FOLDER = "alerts"
-NON_TABLE_FOLDERS = frozenset({ALERTS_FOLDER})
 
 __all__ = ["Diagnostic", "SpecError", "Project", "Table", "load_project", "table_spec_files"]
 
 
 def table_spec_files(specs_dir: Path) -> list[Path]:
     """specs/<domain>/**/<table>.yaml, sorted; top-level files are project settings, not tables."""
-    files = []
-    for path in sorted(specs_dir.rglob("*")):
-        if path.suffix not in (".yaml", ".yml") or not path.is_file():
-            continue
-        relative = path.relative_to(specs_dir)
-        if len(relative.parts) < 2 or relative.parts[0] in NON_TABLE_FOLDERS or relative.parts[0].startswith("."):
-            continue
-        files.append(path)
-    return files
+    return list(discover(Path(specs_dir)).tables)
 
 
 def load_project(specs_dir: Path) -> Project:
     specs_dir = Path(specs_dir)
     shown = display_path(specs_dir)
-    if not specs_dir.is_dir():
-        raise SpecError([Diagnostic(shown, 1, 1, "SPECS_NOT_FOUND", f"'{shown}' is not a directory of specs")])
+    found = discover(specs_dir)
+    if found.project is None:  # not a specs folder: nothing under it is read
+        raise SpecError(list(found.problems))
 
-    diagnostics: list[Diagnostic] = []
-    settings, settings_positions = _load_settings(specs_dir, diagnostics)
+    diagnostics: list[Diagnostic] = list(found.problems)
+    settings, settings_positions = _load_settings(found.project, diagnostics)
 
-    files = table_spec_files(specs_dir)
-    if not files:
+    files = found.tables
+    if not files and not found.problems:
         diagnostics.append(Diagnostic(shown, 1, 1, "NO_SPECS", f"no table specs found under {shown}/<domain>/*.yaml"))
 
     entries: list[SpecEntry] = []
@@ -55,8 +44,10 @@ def load_project(specs_dir: Path) -> Project:
     for path in files:
         doc, valid = _load_document(path, TABLE_SCHEMA, diagnostics)
         if not valid:
-            if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
-                ghosts.add(doc.data["name"])  # known to exist: readers get no false UNKNOWN_REFERENCE
+            # Known to exist (by its name, or by its file name when it did not parse): readers of a
+            # broken spec get its own error, not a cascade of false UNKNOWN_REFERENCE errors.
+            named = doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str)
+            ghosts.add(doc.data["name"] if named else path.stem)
             continue
         tables = tables_from_doc(doc)
         entries.append(SpecEntry(tables[0], doc.positions, path))
@@ -65,7 +56,7 @@ def load_project(specs_dir: Path) -> Project:
 
     ctx = RuleContext(entries, settings, settings_positions, specs_dir, ghost_names=frozenset(ghosts))
     diagnostics.extend(check(ctx))
-    alerts = _load_alerts(specs_dir, ctx, diagnostics)
+    alerts = _load_alerts(found.alerts, ctx, diagnostics)
     if diagnostics:
         raise SpecError(diagnostics)
     assert settings is not None
@@ -73,10 +64,10 @@ def load_project(specs_dir: Path) -> Project:
                    alerts=tuple(sorted(alerts, key=lambda a: a.name)))
 
 
-def _load_alerts(specs_dir: Path, ctx: RuleContext, diagnostics: list[Diagnostic]) -> list:
+def _load_alerts(files: tuple[Path, ...], ctx: RuleContext, diagnostics: list[Diagnostic]) -> list:
     """specs/alerts/*.yaml: shape first, then the rules that need the tables (engine.spec.rules)."""
     loaded = []
-    for path in sorted((specs_dir / ALERTS_FOLDER).glob("*.y*ml")):
+    for path in files:
         doc, valid = _load_document(path, ALERT_SCHEMA, diagnostics)
         if not valid:
             continue
@@ -86,12 +77,7 @@ def _load_alerts(specs_dir: Path, ctx: RuleContext, diagnostics: list[Diagnostic
     return [alert for alert, _, _ in loaded]
 
 
-def _load_settings(specs_dir: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:
-    path = specs_dir / PROJECT_FILE
-    if not path.is_file():
-        diagnostics.append(Diagnostic(display_path(path), 1, 1, "PROJECT_MISSING",
-                                      f"project settings file {PROJECT_FILE} not found in {display_path(specs_dir)}"))
-        return None, None
+def _load_settings(path: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:
     doc, valid = _load_document(path, PROJECT_SCHEMA, diagnostics)
     if not valid:
         return None, doc.positions if doc else None

@@ -7,7 +7,9 @@ Dates stay strings: YAML's timestamp resolver is removed (a spec never means a d
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,8 @@ def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, li
     """Parse one YAML file. Returns the document, or None with diagnostics; never raises."""
     shown = display_path(path, root)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            return None, [Diagnostic(shown, 1, 1, "SPEC_NOT_REGULAR_FILE", "not a regular file; it is never opened")]
         raw = path.read_bytes()
     except OSError as exc:
         return None, [Diagnostic(shown, 1, 1, "FILE_UNREADABLE", f"cannot read file: {exc.strerror}")]
@@ -124,7 +128,7 @@ def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, li
         if node is None:
             return None, [Diagnostic(shown, 1, 1, "YAML_EMPTY", "file is empty: expected a mapping of spec keys")]
         diagnostics: list[Diagnostic] = []
-        data = _construct(loader, node, (), positions, diagnostics)
+        data = _construct(loader, node, (), positions, diagnostics, _Budget())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -132,6 +136,8 @@ def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, li
         if "expected a single document" in str(exc):
             problem = "found more than one YAML document: one spec per file"
         return None, [Diagnostic(shown, line, col, "YAML_SYNTAX", problem, snippet=snippet(text, line, col))]
+    except _TooLarge as exc:
+        return None, [Diagnostic(shown, exc.line, exc.col, "YAML_TOO_LARGE", str(exc), snippet=snippet(text, exc.line, exc.col))]
     except yaml.YAMLError as exc:  # reader errors (e.g. unacceptable characters) carry no mark
         return None, [Diagnostic(shown, 1, 1, "YAML_SYNTAX", str(exc).splitlines()[0])]
     finally:
@@ -141,7 +147,29 @@ def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, li
     return Document(path=path, data=data, positions=positions), []
 
 
-def _construct(loader: Any, node: yaml.Node, path: KeyPath, positions: Positions, diagnostics: list[Diagnostic]) -> Any:
+# Aliases let a few lines expand into billions of values ("billion laughs"); a spec has hundreds.
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
+
+
+class _TooLarge(Exception):
+    def __init__(self, message: str, node: yaml.Node):
+        super().__init__(message)
+        self.line, self.col = node.start_mark.line + 1, node.start_mark.column + 1
+
+
+@dataclass
+class _Budget:
+    values: int = 0
+
+
+def _construct(loader: Any, node: yaml.Node, path: KeyPath, positions: Positions, diagnostics: list[Diagnostic],
+               budget: _Budget) -> Any:
+    budget.values += 1
+    if budget.values > MAX_VALUES:
+        raise _TooLarge(f"the document expands to more than {MAX_VALUES:,} values (aliases repeating aliases?)", node)
+    if len(path) > MAX_DEPTH:
+        raise _TooLarge(f"values nested more than {MAX_DEPTH} levels deep (a recursive alias?)", node)
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -168,10 +196,10 @@ def _construct(loader: Any, node: yaml.Node, path: KeyPath, positions: Positions
                                key_path=format_key_path(child), snippet=snippet(positions.text, line, col))
                 )
                 continue
-            result[key] = _construct(loader, value_node, child, positions, diagnostics)
+            result[key] = _construct(loader, value_node, child, positions, diagnostics, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, item, path + (i,), positions, diagnostics) for i, item in enumerate(node.value)]
+        return [_construct(loader, item, path + (i,), positions, diagnostics, budget) for i, item in enumerate(node.value)]
     value = loader.construct_object(node, deep=True)
     if isinstance(value, bytes):  # !!binary: no spec field holds bytes
         return repr(value)

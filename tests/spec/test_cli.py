@@ -44,7 +44,7 @@ def test_validate_on_a_bad_folder_is_a_clear_error(tmp_path, capsys, setup):
     assert main(["validate", "--specs", str(target)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert {"missing": "SPECS_NOT_FOUND", "empty": "NO_SPECS", "file": "SPECS_NOT_FOUND"}[setup] in err
+    assert {"missing": "SPECS_NOT_FOUND", "empty": "PROJECT_MISSING", "file": "SPECS_NOT_FOUND"}[setup] in err
 
 
 def test_graph_prints_text_and_mermaid(capsys):
