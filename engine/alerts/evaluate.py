@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from engine.runtime.queries import quote
+from engine.spec.outbound import parse_message
 from engine.spec.model import Alert
 
 
@@ -17,15 +18,12 @@ class Firing:
     alert: Alert
     rows: tuple[dict[str, Any], ...]
 
-    def lines(self) -> list[str]:
+    def lines(self, escape: Callable[[str], str] = str) -> list[str]:
+        """One line per row; row values pass through the channel's `escape` (Slack, HTML)."""
         if self.alert.message:
-            return [self.alert.message.format_map(_Missing(row)) for row in self.rows]
-        return [", ".join(f"{k}={v}" for k, v in row.items()) for row in self.rows]
-
-
-class _Missing(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+            template = parse_message(self.alert.message)  # checked by validate: {column} only
+            return [template.fill(row, escape) for row in self.rows]
+        return [", ".join(f"{k}={escape(str(v))}" for k, v in row.items()) for row in self.rows]
 
 
 def alert_query(alert: Alert, relation: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -12,9 +13,20 @@ from typing import Any, Callable
 
 from engine.alerts.evaluate import Firing
 from engine.errors import UserError
+from engine.spec.outbound import redact_url, slack_text, url_problem
 from engine.spec.model import Channel
 
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead a checked URL to an unchecked one (e.g. a metadata address)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused ({code})", headers, fp)
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
 @dataclass(frozen=True)
@@ -45,10 +57,11 @@ def messages(firings: list[Firing]) -> list[Message]:
 
 def _payload(channel: Channel, title: str, firings: list[Firing]) -> dict[str, Any]:
     if channel.type == "slack":
-        text = [f"*{title}*"]
+        text = [f"*{slack_text(title)}*"]
         for firing in firings:
-            text.append(f"_{firing.alert.name}_ ({firing.alert.owner}): {firing.alert.description}")
-            text.extend(f"• {line}" for line in firing.lines())
+            alert = firing.alert
+            text.append(f"_{slack_text(alert.name)}_ ({slack_text(alert.owner)}): {slack_text(alert.description)}")
+            text.extend(f"• {line}" for line in firing.lines(slack_text))
         return {"text": "\n".join(text)}
     return {
         "title": title,
@@ -69,15 +82,29 @@ def _payload(channel: Channel, title: str, firings: list[Firing]) -> dict[str, A
     }
 
 
-def resolve_url(channel: Channel, environ: dict[str, str] | None = None) -> str:
+def resolve_url(channel: Channel, environ: dict[str, str] | None = None,
+                resolve: Callable[[str], list[str]] | None = None) -> str:
+    """The channel's URL (from its environment variable), refused when unsafe; never echoed whole."""
     environ = os.environ if environ is None else environ
     url = channel.url or ""
     match = _ENV.fullmatch(url)
     if match:
         if not environ.get(match.group(1)):
             raise UserError(f"the {channel.type} channel reads its URL from ${match.group(1)}, which is not set")
-        return environ[match.group(1)]
+        url = environ[match.group(1)].strip()
+    problem = url_problem(url, resolve=resolve or _addresses)
+    if problem:
+        source = f" (from ${match.group(1)})" if match else ""
+        raise UserError(f"refusing to post to {redact_url(url)}{source}: the URL {problem}")
     return url
+
+
+def _addresses(host: str) -> list[str]:
+    """Every address `host` resolves to, so a DNS name cannot lead to a metadata address."""
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+    except OSError:
+        return []
 
 
 def deliver(message: Message, echo: Callable[[str], None] = print, timeout: float = 10.0) -> bool:
@@ -86,13 +113,14 @@ def deliver(message: Message, echo: Callable[[str], None] = print, timeout: floa
         echo(f"  email to {', '.join(message.channel.to)}: {message.title} (sent by the Databricks SQL alert; not from a local check)")
         return True
     body = json.dumps(message.payload, sort_keys=True).encode()
-    request = urllib.request.Request(resolve_url(message.channel), data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    url = resolve_url(message.channel)
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _NO_REDIRECTS.open(request, timeout=timeout) as response:
             ok = 200 <= response.status < 300
-    except (urllib.error.URLError, OSError) as exc:
-        echo(f"  FAILED to post {message.title}: {exc}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "code", None) or type(exc).__name__
+        echo(f"  FAILED to post {message.title} to {redact_url(url)}: {str(reason).replace(url, redact_url(url))}")
         return False
     echo(f"  {'posted' if ok else 'FAILED to post'} {message.title} ({message.channel.type})")
     return ok

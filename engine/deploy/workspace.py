@@ -6,9 +6,13 @@ exceptions become one-line `UserError`s that say what failed and which privilege
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import re
+import socket
 import time
+import urllib.parse
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -31,11 +35,16 @@ from engine import __version__
 from engine.deploy.plan import ActualObject, Change, Kind, ProviderDesired, ProviderState, SharedObjectSpec
 from engine.deploy.targets import Target
 from engine.errors import UserError
+from engine.spec.outbound import url_problem
 
 STATEMENT_WAIT = "30s"  # the API's synchronous wait (5-50 s); longer statements are polled
 STATEMENT_DEADLINE_SECONDS = 600.0
 POLL_SECONDS = 2.0
 _MAX_MESSAGE = 300
+
+HTTP_TIMEOUT_SECONDS = 10
+RETRY_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 5
 
 # Privileges named in permission errors, by what was being done.
 ADMIN = "a metastore admin or account admin"
@@ -45,6 +54,23 @@ SHARE_OWNER = "ownership of the share (or USE SHARE and SET SHARE PERMISSION on 
 def _one_line(text: object) -> str:
     line = re.sub(r"\s+", " ", str(text)).strip()
     return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
+
+
+def _refuse_unsafe_host(target: Target, host: str) -> None:
+    problem = url_problem(host) if host else None
+    if problem:  # a token must never travel in clear text, nor to a metadata address
+        raise UserError(f"refusing to connect to {host} (target {target.name}): the host {problem}")
+
+
+def _probe(target: Target) -> None:
+    """One TCP connection before any API call: an unreachable host is one clear error, at once."""
+    parts = urllib.parse.urlsplit(target.host or "")
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 443), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(f"cannot reach {target.host} (target {target.name}): {reason}; check the host and the network") from None
 
 
 class Workspace:
@@ -59,12 +85,18 @@ class Workspace:
             # The SDK logs config probes as warnings; a CLI shows its own one-line errors instead.
             logging.getLogger("databricks.sdk").addHandler(logging.NullHandler())
             logging.getLogger("databricks.sdk").propagate = False
+        _refuse_unsafe_host(target, target.host or os.environ.get("DATABRICKS_HOST", ""))  # before the SDK's first request
         try:
-            config = Config(host=target.host, profile=target.profile, product="tablesmith", product_version=__version__)
+            # Bounded: an unreachable host fails in seconds, not after the SDK's 5-minute retries.
+            config = Config(host=target.host, profile=target.profile, product="tablesmith", product_version=__version__,
+                            http_timeout_seconds=HTTP_TIMEOUT_SECONDS, retry_timeout_seconds=RETRY_TIMEOUT_SECONDS)
         except ValueError as exc:  # the SDK's "no credentials" / "no such profile" errors
             first = re.split(r"\. |, please ", _one_line(exc))[0]  # drop the SDK's docs link and config dump
             raise UserError(f"not authenticated: no usable Databricks credentials for target {target.name} ({target.where}): "
                             f"{first}; {cls._login_hint(target)}") from None
+        _refuse_unsafe_host(target, config.host or "")  # the host a profile named
+        target = dataclasses.replace(target, host=config.host)
+        _probe(target)
         return cls(target, WorkspaceClient(config=config))
 
     @staticmethod

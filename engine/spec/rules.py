@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator
 from engine.graph import find_cycle
 from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec.errors import Diagnostic, snippet
+from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
 from engine.spec.model import IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
 from engine.spec.spark_types import TypeSyntaxError, canonical
@@ -272,15 +273,26 @@ def no_cycles(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 
 def _expression_columns(expr: str) -> tuple[list[str] | None, str]:
-    """Root column names an SQL boolean expression uses, or None and the parser's complaint."""
+    """Root column names an SQL boolean expression uses, or None and the parser's complaint.
+
+    The text is pasted into generated queries, so it must be exactly one expression: no second
+    statement, no comment (a trailing `--` would swallow what the generator writes after it).
+    """
     import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
+    from sqlglot.errors import SqlglotError
 
     try:
-        tree = sqlglot.parse_one(expr, read="databricks")
-    except (ParseError, ValueError) as exc:
+        trees = [t for t in sqlglot.parse(expr, read="databricks") if t is not None]
+    except (SqlglotError, ValueError) as exc:  # TokenError (unclosed quote or /*) included
         return None, str(exc).splitlines()[0][:200]
+    if len(trees) != 1:
+        return None, "expected exactly one expression, found several statements" if trees else "expected an expression"
+    tree = trees[0]
+    if isinstance(tree, (exp.Query, exp.Command, exp.DDL, exp.DML)):
+        return None, f"expected an expression, found a {tree.key.upper()} statement"
+    if any(node.comments for node in tree.walk()):
+        return None, "comments are not allowed here: the expression is pasted into generated SQL"
     bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
     roots = [column.table or column.name for column in tree.find_all(exp.Column)]
     return [r for r in roots if r.lower() not in bound], ""
@@ -359,7 +371,7 @@ def project_settings(ctx: RuleContext) -> Iterator[Diagnostic]:
                 yield pos.diagnostic(("recipients", i, "shares", j), "UNKNOWN_SHARE", f"recipient '{recipient.name}' is granted share '{share}', which is not declared{_suggest(share, shares)}")
 
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_URL = re.compile(r"\$\{[A-Z_][A-Z0-9_]*\}")
 
 
 def check_alerts(ctx: RuleContext, alerts: list) -> list[Diagnostic]:
@@ -391,12 +403,25 @@ def check_alerts(ctx: RuleContext, alerts: list) -> list[Diagnostic]:
         for i, column in enumerate(alert.columns):
             if column.lower() not in names:
                 diag(("columns", i), "UNDECLARED_COLUMN", f"'{column}' is not a column of {table.name}{_suggest(column.lower(), names)}")
-        for placeholder in _PLACEHOLDER.findall(alert.message or ""):
-            if placeholder.lower() not in names:
-                diag(("message",), "UNDECLARED_COLUMN", f"message uses {{{placeholder}}}, which is not a column of {table.name}")
+        if alert.message:
+            try:
+                placeholders = parse_message(alert.message).placeholders
+            except ValueError as exc:
+                diag(("message",), "ALERT_MESSAGE_SYNTAX", str(exc))
+                placeholders = ()
+            for placeholder in placeholders:
+                if placeholder.lower() not in names:
+                    diag(("message",), "UNDECLARED_COLUMN", f"message uses {{{placeholder}}}, which is not a column of {table.name}")
         channel = alert.channel
         if channel.type in ("slack", "webhook") and not channel.url:
             diag(("channel",), "CHANNEL_INCOMPLETE", f"a {channel.type} channel needs 'url' (a URL or ${{ENV_VAR}})")
+        elif channel.url and not _ENV_URL.fullmatch(channel.url):
+            problem = url_problem(channel.url)
+            if problem:
+                diag(("channel", "url"), "ALERT_URL_UNSAFE", f"webhook URL {redact_url(channel.url)} {problem}")
+            elif channel.type == "slack":
+                diag(("channel", "url"), "ALERT_URL_SECRET",
+                     "a Slack webhook URL is a secret: write ${ENV_VAR} and set the URL in that environment variable")
         if channel.type == "email" and not channel.to:
             diag(("channel",), "CHANNEL_INCOMPLETE", "an email channel needs 'to': a list of addresses")
     return diagnostics

@@ -6,6 +6,7 @@ DATABRICKS_TOKEN (or a ~/.databrickscfg profile). No Spark, no network beyond 12
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -441,3 +442,20 @@ def test_apply_requires_a_target(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["deploy", "apply"])
     assert exc.value.code == EXIT_BAD_INPUT
+
+
+def test_an_unreachable_host_fails_fast_naming_host_and_target(clean_env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_TOKEN", "x")
+    specs = write_specs(tmp_path / "specs", "https://127.0.0.1:9")  # nothing listens on port 9
+    started = time.monotonic()
+    code, _, err = deploy(capsys, "plan", specs)
+    assert time.monotonic() - started < 30
+    assert_one_line_error(code, err, "https://127.0.0.1:9", "emea")
+
+
+def test_a_plain_http_host_is_refused_before_any_request(clean_env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_TOKEN", "secret-token")
+    specs = write_specs(tmp_path / "specs", "http://adb-123.azuredatabricks.net")
+    code, _, err = deploy(capsys, "plan", specs)
+    assert_one_line_error(code, err, "http://adb-123.azuredatabricks.net", "emea", "https")
+    assert "secret-token" not in err
