@@ -69,7 +69,7 @@ class StarterSpec:
 
 def write_starter(specs: Path, name: str, pattern: str, domain: str, source: str | None) -> Path:
     if not _IDENTIFIER.fullmatch(name):
-        raise UserError(f"'{name}' is not a valid table name (letters, digits and _; not starting with a digit)")
+        raise UserError(f"{name!r} is not a valid table name (letters, digits and _; not starting with a digit)")
     path = Path(specs) / domain / f"{name}.yaml"
     if path.exists():
         raise UserError(f"{path} already exists; `tablesmith new` never overwrites a spec")

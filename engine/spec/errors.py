@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from engine import escape
@@ -60,11 +62,25 @@ def snippet(text: str | None, line: int, col: int, context: int = 1) -> str:
 
 def display_path(path: Path, root: Path | None = None) -> str:
     """Paths in messages are relative to the working directory when possible (clickable in editors)."""
-    for base in (Path.cwd(), root):
+    try:  # the common case, without resolving links: a path under the working directory
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive
+        return str(path)
+    return relative if not relative.startswith("..") else _resolved_display(path, root)
+
+
+def _resolved_display(path: Path, root: Path | None) -> str:
+    resolved = path.resolve()
+    for base in (_resolved(os.getcwd()), root.resolve() if root is not None else None):
         if base is None:
             continue
         try:
-            return str(path.resolve().relative_to(base.resolve()))
+            return str(resolved.relative_to(base))
         except ValueError:
             continue
     return str(path)
+
+
+@lru_cache(maxsize=8)
+def _resolved(folder: str) -> Path:
+    return Path(folder).resolve()

@@ -62,10 +62,14 @@ def discover(specs_dir: Path) -> SpecFiles:
 
 def check_spec_file(path: Path, root: Path) -> Diagnostic | None:
     """None when `path` is a regular, readable file inside `root` (after resolving links)."""
-    shown = display_path(path)
     try:
+        info = os.lstat(path)
+        if not stat.S_ISLNK(info.st_mode) and stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SPEC_BYTES \
+                and root in path.absolute().parents:
+            return None  # the common case, without resolving: the walk never enters linked folders
         info = os.stat(path)  # follows links; the target is checked below
     except FileNotFoundError:
+        shown = display_path(path)
         if path.is_symlink():
             return Diagnostic(shown, 1, 1, "SPEC_BROKEN_LINK", "symbolic link to a file that does not exist")
         if path.name == PROJECT_FILE:
@@ -74,7 +78,8 @@ def check_spec_file(path: Path, root: Path) -> Diagnostic | None:
                               "--specs must name the folder that holds it")
         return Diagnostic(shown, 1, 1, "FILE_UNREADABLE", "file does not exist")
     except OSError as exc:
-        return Diagnostic(shown, 1, 1, "FILE_UNREADABLE", f"cannot read file: {exc.strerror}")
+        return Diagnostic(display_path(path), 1, 1, "FILE_UNREADABLE", f"cannot read file: {exc.strerror}")
+    shown = display_path(path)
     target = path.resolve()
     if target != root and root not in target.parents:
         return Diagnostic(shown, 1, 1, "SPEC_OUTSIDE_FOLDER",

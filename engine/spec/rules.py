@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -272,7 +273,8 @@ def no_cycles(ctx: RuleContext) -> Iterator[Diagnostic]:
         yield entry.diag(path, "REFERENCE_CYCLE", "tables read each other in a cycle: " + " -> ".join(cycle))
 
 
-def _expression_columns(expr: str) -> tuple[list[str] | None, str]:
+@lru_cache(maxsize=4096)
+def _expression_columns(expr: str) -> tuple[tuple[str, ...] | None, str]:
     """Root column names an SQL boolean expression uses, or None and the parser's complaint.
 
     The text is pasted into generated queries, so it must be exactly one expression: no second
@@ -295,7 +297,7 @@ def _expression_columns(expr: str) -> tuple[list[str] | None, str]:
         return None, "comments are not allowed here: the expression is pasted into generated SQL"
     bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
     roots = [column.table or column.name for column in tree.find_all(exp.Column)]
-    return [r for r in roots if r.lower() not in bound], ""
+    return tuple(r for r in roots if r.lower() not in bound), ""
 
 
 @rule

@@ -7,6 +7,7 @@ Validation needs this before any JVM exists; contract tests compare `canonical(d
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SIMPLE = {
     "string": "string", "boolean": "boolean", "bool": "boolean",
@@ -23,6 +24,7 @@ class TypeSyntaxError(ValueError):
     """A type string that Spark would reject; the message says what was expected."""
 
 
+@lru_cache(maxsize=4096)  # a catalog repeats a few dozen distinct types thousands of times
 def canonical(type_text: str) -> str:
     """`MAP<STRING, DECIMAL(38,18)>` -> `map<string,decimal(38,18)>`; raises TypeSyntaxError."""
     tokens = _tokenize(type_text)

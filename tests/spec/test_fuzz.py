@@ -83,3 +83,40 @@ def test_structural_mutations_never_crash(data):
     else:
         parent.pop(path[-1])
     _validate(yaml.safe_dump(document, allow_unicode=True))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_compiled_and_reference_schema_validators_agree(data):
+    """The compiled fast path (fastjsonschema) never accepts what jsonschema rejects, nor the reverse."""
+    from engine.spec.schema import TABLE_SCHEMA, _validator, is_valid_shape
+
+    document = yaml.safe_load(VALID)
+    paths = []
+
+    def walk(node, path):
+        paths.append(path)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, path + (key,))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, path + (i,))
+
+    walk(document, ())
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths[1:]))
+        parent = document
+        try:
+            for part in path[:-1]:
+                parent = parent[part]
+            if data.draw(st.booleans()):
+                parent[path[-1]] = data.draw(st.one_of(values, st.sampled_from(["x\n", "ok", "a b", "", "1x", "bad-name"])))
+            elif isinstance(parent, dict):
+                del parent[path[-1]]
+            else:
+                parent.pop(path[-1])
+        except (KeyError, IndexError, TypeError, AttributeError):
+            continue  # an earlier mutation removed or replaced this path
+    reference_valid = not any(True for _ in _validator(TABLE_SCHEMA).iter_errors(document))
+    assert is_valid_shape(document, TABLE_SCHEMA) == reference_valid, document
