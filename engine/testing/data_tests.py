@@ -3,12 +3,12 @@
 Each test is one SELECT returning the rows that break one rule (dbt's singular tests): no rows is a
 pass. A structured comment header precedes each query:
 
-    -- test: billing::cost_by_sku::unique_grain
-    -- table: cost_by_sku
+    -- test: <domain>::<table>::unique_grain
+    -- table: <table>
     -- kind: unique_grain
     -- severity: error
-    -- rule: one row per workspace_id, usage_date, sku_name, usage_unit
-    SELECT ... FROM `${catalog}`.`${schema}`.`cost_by_sku` ...;
+    -- rule: one row per workspace_id, usage_date
+    SELECT ... FROM `${catalog}`.`${schema}`.`<table>` ...;
 
 `${catalog}` and `${schema}` are replaced with the tables' catalog and schema (`spark_catalog` and
 the local run's database locally; the bundle's variables on Databricks). Schema tests carry the
@@ -51,7 +51,7 @@ class DataTestsFailed(AssertionError):
 
 @dataclass(frozen=True)
 class DataTest:
-    id: str  # <domain>::<table>::<rule>
+    id: str  # <domain>::<table>::<rule>, e.g. billing::<table>::not_null
     table: str
     kind: str
     severity: str
