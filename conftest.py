@@ -34,7 +34,7 @@ def local_spark(tmp_path_factory) -> LocalSpark:
 
 @dataclass
 class PipelineOutput:
-    """The catalog (specs/) run once on demo data; generated tests read tables from here."""
+    """The catalog (specs/) run once on demo data; the data tests and catalog tests read tables from here."""
 
     spark: Any
     schema: str

@@ -36,7 +36,7 @@ class Renderer:
 
 RENDERERS: dict[str, Renderer] = {}
 # Modules that register more renderers on import (kept apart because they are larger).
-RENDERER_MODULES = ("engine.render.sharing", "engine.render.alerts")
+RENDERER_MODULES = ("engine.render.sharing", "engine.render.alerts", "engine.render.data_tests")
 
 
 def renderer(name: str, description: str) -> Callable[[RenderFn], RenderFn]:
@@ -91,14 +91,6 @@ def render_all(project: Project, context: RenderContext | None = None) -> dict[s
 @renderer("schema_doc", "docs/SCHEMA.md: every table, its lineage, columns, expectations and sharing")
 def render_schema_doc(project: Project, _context: RenderContext) -> dict[str, str]:
     return {"docs/SCHEMA.md": template("schema.md.j2").render(doc=vm.schema_doc(project))}
-
-
-@renderer("contract_tests", "generated/tests/test_<table>.py: each table's declared contract as pytest tests")
-def render_contract_tests(project: Project, _context: RenderContext) -> dict[str, str]:
-    test = template("contract_test.py.j2")
-    outputs = {f"generated/tests/test_{t.name}.py": test.render(contract=vm.contract_view(t)) for t in project.tables}
-    outputs["generated/tests/conftest.py"] = template("tests_conftest.py.j2").render(header=vm.HEADER)
-    return outputs
 
 
 @renderer("bundle", "databricks.yml and generated/resources/*.yml: pipelines and jobs")

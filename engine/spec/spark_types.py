@@ -1,6 +1,6 @@
 """Stage: spec. Parse Spark SQL type strings without Spark, and print them as Spark's simpleString().
 
-Validation needs this before any JVM exists; contract tests compare `canonical(declared)` with
+Validation needs this before any JVM exists; the schema data tests compare `canonical(declared)` with
 `field.dataType.simpleString()` of what the engine produced.
 """
 

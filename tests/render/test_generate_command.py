@@ -68,8 +68,9 @@ def test_a_new_spec_flows_into_every_output(copy):
     recipient = (copy / "generated/sql/delta_sharing_recipient.sql").read_text()
     if any(p.share == share for p in settings.providers):
         assert f"`all_workspaces_{NEW_TABLE}`" in recipient
-    test_module = copy / f"generated/tests/test_{NEW_TABLE}.py"
-    assert f'table="{NEW_TABLE}"' in test_module.read_text()
+    data_tests = (copy / "generated/data_tests/compute.sql").read_text()
+    assert f"-- test: compute::{NEW_TABLE}::unique_grain" in data_tests
+    assert f"-- test: compute::{NEW_TABLE}::cpu_in_range" in data_tests
 
     # The pipeline resource lists no tables (the notebook loads the specs): the bundle syncs the new spec.
     bundle = yaml.safe_load((copy / "databricks.yml").read_text())
@@ -81,7 +82,7 @@ def test_a_new_spec_flows_into_every_output(copy):
     after = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
     changed = {p.relative_to(copy).as_posix() for p in after if before.get(p) != after[p]}
     assert changed <= {"docs/SCHEMA.md", "databricks.yml"} | {c for c in changed if c.startswith("generated/")}
-    assert f"generated/tests/test_{NEW_TABLE}.py" in changed
+    assert "generated/data_tests/compute.sql" in changed
 
 
 def test_check_names_a_hand_edited_file_and_passes_after_generate(copy, capsys):
@@ -96,16 +97,16 @@ def test_check_names_a_hand_edited_file_and_passes_after_generate(copy, capsys):
 
 def test_check_reports_missing_and_extra_files_and_generate_removes_extras(copy, capsys):
     (copy / "generated/sql/maintenance.sql").unlink()
-    orphan = copy / "generated/tests/test_dropped_table.py"
-    orphan.write_text("# a table whose spec was deleted\n")
-    cache = copy / "generated/tests/__pycache__/test_x.cpython-311.pyc"
+    orphan = copy / "generated/data_tests/dropped_domain.sql"
+    orphan.write_text("-- a domain whose specs were deleted\n")
+    cache = copy / "generated/jobs/__pycache__/x.cpython-311.pyc"
     cache.parent.mkdir(exist_ok=True)
     cache.write_bytes(b"\0")
     capsys.readouterr()
     assert main(["generate", "--check", "--specs", str(copy / "specs")]) == EXIT_CHECK_FAILED
     err = capsys.readouterr().err
     assert "missing: generated/sql/maintenance.sql" in err
-    assert "extra:   generated/tests/test_dropped_table.py" in err
+    assert "extra:   generated/data_tests/dropped_domain.sql" in err
     assert "__pycache__" not in err
     assert main(["generate", "--specs", str(copy / "specs")]) == EXIT_OK
     assert not orphan.exists() and (copy / "generated/sql/maintenance.sql").exists() and cache.exists()
