@@ -38,7 +38,7 @@ def tables_from_doc(doc: Document) -> list[Table]:
     columns = tuple(
         Column(
             name=c["name"], type=c["type"], description=c["description"],
-            nullable=c.get("nullable", True), pii=c.get("pii", False), expr=c.get("expr"),
+            nullable=c.get("nullable", True), pii=c.get("pii", False), expr=c.get("expr"), pii_reason=c.get("pii_reason"),
             location=pos.at(("columns", i)),
         )
         for i, c in enumerate(d["columns"])

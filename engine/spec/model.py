@@ -64,6 +64,7 @@ class Column:
     nullable: bool = True
     pii: bool = False
     expr: str | None = None
+    pii_reason: str | None = None  # why a column computed from PII is not personal data
     location: Location | None = field(default=None, compare=False)
 
 

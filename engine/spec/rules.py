@@ -8,13 +8,14 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from engine.graph import find_cycle
 from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec.errors import Diagnostic, snippet
+from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_names, column_sources, expression_columns,
+                                  parse_expression, parse_query, with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
 from engine.spec.model import IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
@@ -211,7 +212,6 @@ def _located(entry: SpecEntry, path: KeyPath, needle: str, code: str, message: s
 
 
 _BAD_REFERENCE = re.compile(r"\$\{[^}]*\}?")
-_BARE = re.compile(r"(?i)\b(?:from|join)\s+(`?[A-Za-z_][\w.`]*)")
 
 
 @rule
@@ -229,10 +229,9 @@ def references_resolve(ctx: RuleContext) -> Iterator[Diagnostic]:
                 if match.span() not in valid:
                     yield _located(entry, ("query",), match.group(0), "BAD_REFERENCE_SYNTAX",
                                    f"'{match.group(0)}' is not a reference: write ${{table_name}} or ${{system.<schema>.<table>}}")
-            for match in _BARE.finditer(t.query):
-                bare = match.group(1).strip("`")
+            for bare in bare_table_names(t.query) or ():
                 if bare in names or bare.startswith("system."):
-                    yield _located(entry, ("query",), match.group(1), "BARE_REFERENCE",
+                    yield _located(entry, ("query",), bare.split(".")[-1], "BARE_REFERENCE",
                                    f"'{bare}' is named without the reference syntax, so the graph cannot see it: write ${{{bare}}}")
 
 
@@ -273,31 +272,92 @@ def no_cycles(ctx: RuleContext) -> Iterator[Diagnostic]:
         yield entry.diag(path, "REFERENCE_CYCLE", "tables read each other in a cycle: " + " -> ".join(cycle))
 
 
-@lru_cache(maxsize=4096)
-def _expression_columns(expr: str) -> tuple[tuple[str, ...] | None, str]:
-    """Root column names an SQL boolean expression uses, or None and the parser's complaint.
+_expression_columns = expression_columns
 
-    The text is pasted into generated queries, so it must be exactly one expression: no second
-    statement, no comment (a trailing `--` would swallow what the generator writes after it).
-    """
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
 
-    try:
-        trees = [t for t in sqlglot.parse(expr, read="databricks") if t is not None]
-    except (SqlglotError, ValueError) as exc:  # TokenError (unclosed quote or /*) included
-        return None, str(exc).splitlines()[0][:200]
-    if len(trees) != 1:
-        return None, "expected exactly one expression, found several statements" if trees else "expected an expression"
-    tree = trees[0]
-    if isinstance(tree, (exp.Query, exp.Command, exp.DDL, exp.DML)):
-        return None, f"expected an expression, found a {tree.key.upper()} statement"
-    if any(node.comments for node in tree.walk()):
-        return None, "comments are not allowed here: the expression is pasted into generated SQL"
-    bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
-    roots = [column.table or column.name for column in tree.find_all(exp.Column)]
-    return tuple(r for r in roots if r.lower() not in bound), ""
+def _fragment_diag(entry: SpecEntry, path: KeyPath, problem: SqlProblem, what: str) -> Diagnostic:
+    """A problem inside a SQL value, at its own line and column in the file when sqlglot knows them."""
+    from engine.spec.loader import format_key_path
+
+    positions = entry.positions
+    loc = positions.at(entry.prefix + path)
+    line, col = loc.line, loc.col
+    lines = positions.text.splitlines()
+    if problem.line:
+        block = loc.line - 1 < len(lines) and lines[loc.line - 1][loc.col - 1:loc.col].strip() in ("|", ">", "|-", ">-")
+        line = loc.line + problem.line if block else loc.line + problem.line - 1
+        if block and line - 1 < len(lines):
+            indent = len(lines[line - 1]) - len(lines[line - 1].lstrip())
+            col = indent + max(problem.col - len(problem.near), 0) + 1
+        elif line == loc.line:
+            col = loc.col + max(problem.col - len(problem.near), 0)
+    elif problem.near:
+        line, col = _locate(entry, path, problem.near)
+    line = min(max(line, 1), max(len(lines), 1))
+    return Diagnostic(positions.file, line, col, problem.code, f"{what}: {problem.message}" if what else problem.message,
+                      format_key_path(entry.prefix + path), snippet(positions.text, line, col))
+
+
+@rule
+def queries_parse(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Each query is one SELECT that produces every declared column, with its aggregates grouped."""
+    for entry in ctx.primary():
+        t = entry.table
+        if not t.query or "${" in with_placeholders(t.query):
+            continue  # a malformed ${...} is reported once, by references_resolve
+        parsed, problem = parse_query(t.query)
+        if parsed is None:
+            assert problem is not None
+            yield _fragment_diag(entry, ("query",), problem, "")
+            continue
+        for problem in aggregate_problems(parsed):
+            yield _fragment_diag(entry, ("query",), problem, "")
+        if parsed.output_columns is not None:
+            produced = {name.lower() for name in parsed.output_columns}
+            for i, column in enumerate(t.columns):
+                if column.name.lower() not in produced and column.name.lower() not in IDENTIFIER_COLUMNS:
+                    yield entry.diag(("columns", i, "name"), "QUERY_COLUMN_MISSING",
+                                     f"'{column.name}' is declared but the query does not produce it"
+                                     f"{_suggest(column.name.lower(), produced)}; it produces: {', '.join(parsed.output_columns)}")
+
+
+@rule
+def expressions_parse(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Filters and column expressions are single expressions, pasted into generated queries."""
+    for entry in ctx.primary():
+        t = entry.table
+        fragments = [(("filter",), t.filter, "filter")] if t.filter else []
+        fragments += [(("columns", i, "expr"), c.expr, f"expression of column '{c.name}'") for i, c in enumerate(t.columns) if c.expr]
+        for path, text, what in fragments:
+            _, problem = parse_expression(text)
+            if problem is not None:
+                code = {"filter": "FILTER_SYNTAX"}.get(path[0], "COLUMN_EXPR_SYNTAX")
+                yield _fragment_diag(entry, path, SqlProblem(code, problem.message, problem.line, problem.col, problem.near), what)
+
+
+@rule
+def pii_lineage(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A column computed from a PII column is PII, unless the spec says why not (pii_reason)."""
+    pii = {name: {c.name.lower() for c in entries[0].table.all_columns if c.pii} for name, entries in ctx.by_name.items()}
+    for entry in ctx.primary():
+        t = entry.table
+        upstream_pii = {u: pii.get(u, set()) for u in t.upstream_tables}
+        if not t.query or not any(upstream_pii.values()):
+            continue
+        parsed, _ = parse_query(t.query)
+        if parsed is None:
+            continue
+        schema = {u: {c.name: c.type for c in ctx.by_name[u][0].table.all_columns} for u in t.upstream_tables if u in ctx.by_name}
+        lineage = column_sources(parsed, schema) or {}
+        for i, column in enumerate(t.columns):
+            if column.pii or column.pii_reason:
+                continue
+            sources = lineage.get(column.name.lower(), set())
+            tainted = sorted(f"{table}.{name}" for table, name in sources if name.lower() in upstream_pii.get(table, ()))
+            if tainted:
+                yield entry.diag(("columns", i, "name"), "PII_LINEAGE",
+                                 f"'{column.name}' is computed from PII ({', '.join(tainted)}): set pii: true, "
+                                 "or pii_reason: <why it is not personal data> (e.g. hashed, aggregated)")
 
 
 @rule

@@ -1,0 +1,284 @@
+"""The SQL a spec carries, parsed once with sqlglot's Databricks dialect and checked statically.
+
+Expressions (filter, column expr, expectation, alert condition) are pasted into generated SQL, so
+each must be exactly one expression with no comment. Queries must be one SELECT whose output
+names every declared column, whose aggregates are grouped, and whose columns' lineage is known
+(a column derived from a PII column is PII). No sqlglot exception escapes: every failure is a
+`SqlProblem` with a stable code and, where sqlglot knows it, a line and column in the fragment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, SqlglotError
+
+DIALECT = "databricks"
+# The spec's reference syntax (engine.spec.model.REFERENCE), replaced by a quoted name to parse.
+_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
+
+
+@dataclass(frozen=True)
+class SqlProblem:
+    code: str
+    message: str
+    line: int = 0  # 1-based, within the fragment; 0 when sqlglot does not say
+    col: int = 0
+    near: str = ""  # text at the problem, to find it in the spec file
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    tree: exp.Query
+    output_columns: tuple[str, ...] | None  # None when a `*` hides them
+
+
+def with_placeholders(query: str) -> str:
+    """`${billing_summary}` -> `billing_summary`, `${system.billing.usage}` -> `system`.`billing`.`usage`."""
+    return _REFERENCE.sub(lambda m: ".".join(f"`{part}`" for part in m.group(1).split(".")), query)
+
+
+def _syntax_problem(error: SqlglotError, code: str) -> SqlProblem:
+    first = str(error).splitlines()[0][:200]
+    if isinstance(error, ParseError) and error.errors:
+        detail = error.errors[0]
+        return SqlProblem(code, detail.get("description") or first, int(detail.get("line") or 0),
+                          int(detail.get("col") or 0), str(detail.get("highlight") or "").strip())
+    return SqlProblem(code, first)
+
+
+@lru_cache(maxsize=4096)
+def parse_expression(text: str) -> tuple[exp.Expression | None, SqlProblem | None]:
+    """One boolean or scalar expression, no statement, no comment; cached per distinct text."""
+    try:
+        trees = [t for t in sqlglot.parse(text, read=DIALECT) if t is not None]
+    except (SqlglotError, ValueError) as error:  # TokenError (an unclosed quote or /*) included
+        return None, _syntax_problem(error, "SQL_SYNTAX") if isinstance(error, SqlglotError) else SqlProblem("SQL_SYNTAX", str(error))
+    if len(trees) != 1:
+        return None, SqlProblem("SQL_STATEMENTS", "expected exactly one expression, found several statements" if trees
+                                else "expected an expression, found nothing")
+    tree = trees[0]
+    if isinstance(tree, (exp.Query, exp.Command, exp.DDL, exp.DML)):
+        return None, SqlProblem("SQL_NOT_EXPRESSION", f"expected an expression, found a {tree.key.upper()} statement")
+    if any(node.comments for node in tree.walk()):
+        return None, SqlProblem("SQL_COMMENT", "comments are not allowed here: the expression is pasted into generated SQL")
+    return tree, None
+
+
+@lru_cache(maxsize=4096)
+def expression_columns(text: str) -> tuple[tuple[str, ...] | None, str]:
+    """Root column names an expression uses (lambda variables excluded), or None and the problem."""
+    tree, problem = parse_expression(text)
+    if tree is None:
+        assert problem is not None
+        return None, problem.message
+    bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
+    roots = [column.table or column.name for column in tree.find_all(exp.Column)]
+    return tuple(r for r in roots if r.lower() not in bound), ""
+
+
+@lru_cache(maxsize=1024)
+def parse_query(query: str) -> tuple[ParsedQuery | None, SqlProblem | None]:
+    """One SELECT (CTEs, set operations allowed); references already in ${...} form."""
+    try:
+        trees = [t for t in sqlglot.parse(with_placeholders(query), read=DIALECT) if t is not None]
+    except SqlglotError as error:
+        return None, _syntax_problem(error, "QUERY_SYNTAX")
+    except ValueError as error:
+        return None, SqlProblem("QUERY_SYNTAX", str(error))
+    if len(trees) != 1:
+        return None, SqlProblem("QUERY_STATEMENTS", f"expected exactly one SELECT statement, found {len(trees)} statements")
+    tree = trees[0]
+    if not isinstance(tree, exp.Query):
+        return None, SqlProblem("QUERY_NOT_SELECT", f"expected a SELECT query, found a {tree.key.upper()} statement")
+    return ParsedQuery(tree, _output_columns(tree)), None
+
+
+def _output_columns(tree: exp.Query) -> tuple[str, ...] | None:
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this  # a UNION's columns are its first branch's
+    if not isinstance(select, exp.Select):
+        return None
+    names = []
+    for projection in select.expressions:
+        if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+            return None
+        names.append(projection.alias_or_name)
+    return tuple(names)
+
+
+def aggregate_problems(parsed: ParsedQuery) -> list[SqlProblem]:
+    """Columns selected next to aggregates that no GROUP BY covers (Spark rejects them at run time)."""
+    problems = []
+    for select in parsed.tree.find_all(exp.Select):
+        group = select.args.get("group")
+        if group is not None and group.args.get("all"):
+            continue  # GROUP BY ALL groups by every non-aggregate
+        aggregated = any(_aggregates(p) for p in select.expressions) or select.args.get("having") is not None
+        if group is None and not aggregated:
+            continue
+        keys = _group_keys(group)
+        for position, projection in enumerate(select.expressions, start=1):
+            if isinstance(projection, exp.Star):
+                continue
+            if position in keys["ordinals"] or projection.alias_or_name.lower() in keys["names"]:
+                continue
+            if projection.unalias().sql(dialect=DIALECT).lower() in keys["sql"]:
+                continue
+            for column in _bare_columns(projection):
+                if column.name.lower() not in keys["names"] and column.sql(dialect=DIALECT).lower() not in keys["sql"]:
+                    clause = "the GROUP BY" if group is not None else "a GROUP BY (the SELECT also aggregates)"
+                    problems.append(SqlProblem(
+                        "AGGREGATE_WITHOUT_GROUP_BY",
+                        f"'{projection.sql(dialect=DIALECT)[:80]}' uses column '{column.name}', which is neither aggregated nor in {clause}",
+                        near=column.name))
+                    break
+    return problems
+
+
+def _aggregates(node: exp.Expression) -> bool:
+    return any(not _inside(agg, exp.Window, node) for agg in node.find_all(exp.AggFunc))
+
+
+def _inside(node: exp.Expression, kind: type, stop: exp.Expression) -> bool:
+    parent = node.parent
+    while parent is not None and parent is not stop.parent:
+        if isinstance(parent, kind):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _bare_columns(projection: exp.Expression) -> list[exp.Column]:
+    """Columns outside any aggregate, window or subquery (lambda variables excluded)."""
+    bound = {p.name.lower() for lam in projection.find_all(exp.Lambda) for p in lam.expressions}
+    bare = []
+    for column in projection.find_all(exp.Column):
+        if column.name.lower() in bound or isinstance(column.this, exp.Star):
+            continue
+        if any(_inside(column, kind, projection) for kind in (exp.AggFunc, exp.Window, exp.Subquery, exp.Select)):
+            continue
+        bare.append(column)
+    return bare
+
+
+def _group_keys(group: exp.Group | None) -> dict[str, set]:
+    keys: dict[str, set] = {"ordinals": set(), "names": set(), "sql": set()}
+    if group is None:
+        return keys
+    for key in group.expressions:
+        if isinstance(key, exp.Literal) and key.is_int:
+            keys["ordinals"].add(int(key.this))
+            continue
+        keys["sql"].add(key.sql(dialect=DIALECT).lower())
+        if isinstance(key, exp.Column):
+            keys["names"].add(key.name.lower())
+    return keys
+
+
+def column_sources(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]) -> dict[str, set[tuple[str, str]]] | None:
+    """For every output column (lower case), the (table, column) pairs it is computed from.
+
+    The query is qualified once (sqlglot's optimizer gives every column its source alias and
+    expands `*`), then each output column is traced through CTEs, subqueries and set operations
+    (by position); far cheaper than sqlglot.lineage's node graph. None when it cannot qualify.
+    """
+    from sqlglot.optimizer.qualify import qualify
+
+    try:
+        qualified = qualify(parsed.tree.copy(), dialect=DIALECT, schema=dict(schema),
+                            validate_qualify_columns=False, identify=False)
+    except (SqlglotError, ValueError, KeyError):
+        return None
+    tracer = _Tracer()
+    return {name.lower(): tracer.output(qualified, i, {}) for i, name in enumerate(parsed.output_columns or ())}
+
+
+class _Tracer:
+    """Source columns of one output column (by position) of a qualified query."""
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[int, int], set[tuple[str, str]]] = {}
+
+    def output(self, query: exp.Expression, position: int, ctes: Mapping[str, exp.Expression]) -> set[tuple[str, str]]:
+        key = (id(query), position)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = set()  # recursion guard
+        ctes = {**ctes, **{cte.alias_or_name.lower(): cte.this for cte in getattr(query, "ctes", [])}}
+        found: set[tuple[str, str]] = set()
+        if isinstance(query, exp.Subquery):
+            found = self.output(query.this, position, ctes)
+        elif isinstance(query, exp.SetOperation):
+            found = self.output(query.this, position, ctes) | self.output(query.expression, position, ctes)
+        elif isinstance(query, exp.Select) and position < len(query.expressions):
+            found = self.expression(query.expressions[position], query, ctes)
+        self.memo[key] = found
+        return found
+
+    def expression(self, node: exp.Expression, select: exp.Select, ctes: Mapping[str, exp.Expression]) -> set[tuple[str, str]]:
+        sources = self._sources(select, ctes)
+        found: set[tuple[str, str]] = set()
+        for column in node.find_all(exp.Column):
+            inner = column.find_ancestor(exp.Select)
+            if inner is not None and inner is not select:  # a scalar subquery: its own FROM
+                found |= self.expression(column, inner, ctes)
+                continue
+            source = sources.get(column.table.lower())
+            if isinstance(source, str):
+                found.add((source, column.name))
+            elif source is not None:
+                found |= self.named(source, column.name, ctes)
+        return found
+
+    def named(self, query: exp.Expression, name: str, ctes: Mapping[str, exp.Expression]) -> set[tuple[str, str]]:
+        body = query
+        while isinstance(body, (exp.Subquery, exp.SetOperation)):
+            body = body.this
+        names = [n.lower() for n in getattr(body, "named_selects", [])]
+        return self.output(query, names.index(name.lower()), ctes) if name.lower() in names else set()
+
+    @staticmethod
+    def _sources(select: exp.Select, ctes: Mapping[str, exp.Expression]) -> dict[str, str | exp.Expression]:
+        """Alias -> a table name, or the query behind a CTE or subquery."""
+        out: dict[str, str | exp.Expression] = {}
+        origin = select.args.get("from_") or select.args.get("from")  # the key's name differs across sqlglot versions
+        relations = ([origin.this] if origin else []) + [j.this for j in select.args.get("joins") or []]
+        for relation in relations:
+            alias = relation.alias_or_name.lower()
+            if isinstance(relation, exp.Table):
+                cte = ctes.get(relation.name.lower()) if not relation.db else None
+                out[alias] = cte if cte is not None else relation.name
+            elif isinstance(relation, exp.Subquery):
+                out[alias] = relation.this
+        return out
+
+
+_MARKER = "__tablesmith_reference__"
+
+
+@lru_cache(maxsize=1024)
+def bare_table_names(query: str) -> tuple[str, ...] | None:
+    """Tables a query names without ${...} (CTE names excluded); None when it does not parse.
+
+    Read from the parse tree, so a string literal such as 'moved from base_usage' is never a table.
+    """
+    try:
+        trees = [t for t in sqlglot.parse(_REFERENCE.sub(f"`{_MARKER}`", query), read=DIALECT) if t is not None]
+    except (SqlglotError, ValueError):
+        return None
+    names = []
+    for tree in trees:
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        for table in tree.find_all(exp.Table):
+            if not table.name or table.name == _MARKER or (not table.db and table.name.lower() in ctes):
+                continue
+            if isinstance(table.this, exp.Identifier):
+                names.append(".".join(part for part in (table.catalog, table.db, table.name) if part))
+    return tuple(names)
