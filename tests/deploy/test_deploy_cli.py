@@ -18,7 +18,9 @@ from tests.deploy.fake_databricks import FakeDatabricks
 
 SHARE_PATH = "/api/2.1/unity-catalog/shares"
 GOOD_ID = "aws:us-west-2:8d3c8b1e-5a3f-4c1e-9f67-2b1f0c6a7d10"
-TABLES = ("main.monitoring.usage_bronze", "main.monitoring.daily_cost", "main.monitoring.run_slices")
+# What the pipeline builds from the specs below: streams are streaming tables, aggregates materialized views.
+TABLES = {"main.monitoring.usage_bronze": "STREAMING_TABLE", "main.monitoring.daily_cost": "MATERIALIZED_VIEW",
+          "main.monitoring.run_slices": "STREAMING_TABLE"}
 
 PROJECT = """\
 name: deploy_test
@@ -134,7 +136,7 @@ def clean_env(monkeypatch, tmp_path):
 @pytest.fixture
 def fake(clean_env, monkeypatch):
     server = FakeDatabricks(token="x").start()
-    server.tables.update({name: "MANAGED" for name in TABLES})
+    server.tables.update(TABLES)
     monkeypatch.setenv("DATABRICKS_TOKEN", "x")
     yield server
     server.stop()
@@ -176,8 +178,8 @@ def test_plan_on_an_empty_workspace_lists_everything_and_writes_nothing(fake, sp
         "+ enable system schema lakeflow",
         "+ create share monitoring_share",
         "+ add materialized view main.monitoring.daily_cost to share monitoring_share as monitoring.daily_cost",
-        "+ add table main.monitoring.run_slices to share monitoring_share as monitoring.runs",
-        "+ add table main.monitoring.usage_bronze to share monitoring_share as monitoring.usage_bronze with history",
+        "+ add streaming table main.monitoring.run_slices to share monitoring_share as monitoring.runs",
+        "+ add streaming table main.monitoring.usage_bronze to share monitoring_share as monitoring.usage_bronze with history",
         f"+ create recipient central_platform ({GOOD_ID})",
         "+ grant SELECT on share monitoring_share to recipient central_platform",
         "plan: 7 changes: 7 to add, 0 to update, 0 to remove",
@@ -215,7 +217,7 @@ def test_apply_creates_everything_and_a_second_apply_changes_nothing(fake, specs
     code, out, _ = deploy(capsys, "plan", specs)
     assert "= recipient central_platform exists" in out
     assert "= recipient central_platform has SELECT on share monitoring_share" in out
-    assert "= table main.monitoring.run_slices shared as monitoring.runs" in out
+    assert "= streaming table main.monitoring.run_slices shared as monitoring.runs" in out
     assert out.rstrip().endswith("plan: nothing to change")
 
 
@@ -244,7 +246,7 @@ def test_alias_and_history_changes_become_one_update(fake, specs, capsys):
     fake.reset_log()
 
     code, out, _ = deploy(capsys, "plan", specs)
-    assert "~ alter table main.monitoring.run_slices in share monitoring_share: alias monitoring.runs -> monitoring.job_runs, history on" in out
+    assert "~ alter streaming table main.monitoring.run_slices in share monitoring_share: alias monitoring.runs -> monitoring.job_runs, history on" in out
     code, out, err = deploy(capsys, "apply", specs)
     assert code == EXIT_OK, err
     [write] = fake.writes
