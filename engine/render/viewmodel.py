@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from engine.graph.show import mermaid
 from engine.sources.system_tables import SYSTEM_TABLES
@@ -406,7 +407,7 @@ def bundle_targets(project: Project) -> tuple[BundleTarget, ...]:
     return tuple(targets)
 
 
-def _production_target(name: str, comment: str, target) -> BundleTarget:
+def _production_target(name: str, comment: str, target: Mapping[str, Any]) -> BundleTarget:
     values = [TargetValue(key, quoted(str(target[key])))
               for key in ("catalog", "schema", "account_identifier", "workspace_identifier") if target.get(key)]
     if target.get("warehouse_id"):
