@@ -41,9 +41,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     workspace = Workspace.connect(target, quiet=not getattr(args, "debug", False))
     if target.role is Role.PROVIDER:
-        desired = planning.provider_desired(project)
+        catalog, schema = target.location(project)
+        desired = planning.provider_desired(project, catalog, schema)
         plan = planning.provider_plan(target.name, desired, workspace.provider_state(desired))
-        where = f"{project.settings.catalog}.{project.settings.schema}"
+        where = f"{catalog}.{schema}"
     else:
         workspace.check_access()  # fail on credentials now, not at the first statement
         plan = planning.central_plan(target.name, project)

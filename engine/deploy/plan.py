@@ -18,9 +18,8 @@ from engine.spec.model import Project
 
 # --- desired state (from the specs) ---------------------------------------------------------------
 
-# shared_objects() renders SQL keywords; the REST API names the same kinds with these types.
-_OBJECT_TYPES = {"TABLE": "TABLE", "MATERIALIZED VIEW": "MATERIALIZED_VIEW", "VIEW": "VIEW"}
-# A streaming table is added as TABLE (as `ALTER SHARE ... ADD TABLE` does); the API may report either.
+# A share built before Tablesmith sent STREAMING_TABLE (or by `ALTER SHARE ... ADD TABLE`) may list a
+# streaming table as TABLE: the same object, so it is not removed and re-added for that alone.
 _SAME_TYPE = {"STREAMING_TABLE": "TABLE"}
 # System schema states (SystemSchemaInfo.state): enabled, being enabled, can be enabled.
 ENABLED_STATES = frozenset({"ENABLE_COMPLETED", "MANAGED"})
@@ -34,7 +33,7 @@ class SharedObjectSpec:
 
     share: str
     name: str  # catalog.schema.table
-    data_object_type: str  # TABLE | MATERIALIZED_VIEW | VIEW
+    data_object_type: str  # STREAMING_TABLE | MATERIALIZED_VIEW | VIEW (SharedDataObjectDataObjectType)
     shared_as: str  # schema.alias, or schema.table when the spec sets no alias
     history: bool | None  # None for views and materialized views (no history clause)
     comment: str = ""
@@ -70,17 +69,17 @@ def unquote_string(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text[1:-1]) if len(text) >= 2 else ""
 
 
-def provider_desired(project: Project) -> ProviderDesired:
+def provider_desired(project: Project, catalog: str | None = None, schema: str | None = None) -> ProviderDesired:
+    """What the specs want shared; `catalog`/`schema`: where the target's pipeline wrote the tables."""
     s = project.settings
     objects = []
-    for obj in shared_objects(project):  # reuse the renderer's view of shares: one source of truth
-        name = unquote_ident(obj.name)
-        _, schema, table = name.split(".")
+    # Reuse the renderer's view of shares: one source of truth for names, aliases, comments.
+    for obj in shared_objects(project, catalog, schema):
         objects.append(SharedObjectSpec(
             share=unquote_ident(obj.share),
-            name=name,
-            data_object_type=_OBJECT_TYPES[obj.keyword],
-            shared_as=unquote_ident(obj.shared_as) or f"{schema}.{table}",
+            name=unquote_ident(obj.name),
+            data_object_type=obj.data_object_type,
+            shared_as=unquote_ident(obj.shared_as),
             history=(obj.history == "WITH HISTORY") if obj.history else None,
             comment=unquote_string(obj.comment),
         ))

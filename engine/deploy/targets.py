@@ -31,10 +31,16 @@ class Target:
     catalog: str | None = None
     schema: str | None = None
     warehouse_id: str | None = None  # central: where the SQL statements run
+    warehouse: str | None = None  # provider: SQL warehouse (by name) of the bundle's SQL tasks and alerts
+    service_principal: str | None = None  # provider: display name of the service principal its bundle runs as
 
     @property
     def where(self) -> str:
         return self.host or (f"profile {self.profile}" if self.profile else "the default Databricks config")
+
+    def location(self, project: Project) -> tuple[str, str]:
+        """Provider: the catalog and schema its pipeline writes to (the target's, else the project's)."""
+        return self.catalog or project.settings.catalog, self.schema or project.settings.schema
 
 
 def parse_targets(raw: Mapping[str, Any]) -> dict[str, Target]:
@@ -51,6 +57,8 @@ def parse_targets(raw: Mapping[str, Any]) -> dict[str, Target]:
             catalog=t.get("catalog"),
             schema=t.get("schema"),
             warehouse_id=t.get("warehouse_id"),
+            warehouse=t.get("warehouse"),
+            service_principal=t.get("service_principal"),
         )
     return targets
 
@@ -64,17 +72,17 @@ def select_target(project: Project, name: str) -> Target:
 
 
 def for_target(project: Project, target: Target) -> Project:
-    """The project as this target sees it: its identifiers and catalog/schema overrides applied.
+    """The project as this target sees it: its identifiers, and on the central workspace its
+    catalog/schema overrides (where the consolidated views go).
 
-    On a provider, catalog/schema are where the pipeline wrote the tables; on the central workspace
-    they are where the consolidated views go (central_catalog/central_schema).
+    A provider's catalog/schema overrides are not written into the settings: they say where its
+    pipeline wrote the tables (`Target.location`), while the project's schema stays the name
+    recipients see in the share.
     """
     s = project.settings
     changes: dict[str, Any] = {"account_identifier": target.account_identifier,
                                "workspace_identifier": target.workspace_identifier}
-    if target.role is Role.PROVIDER:
-        changes.update(catalog=target.catalog or s.catalog, schema=target.schema or s.schema)
-    else:
+    if target.role is Role.CENTRAL:
         changes.update(central_catalog=target.catalog or s.central_catalog,
                        central_schema=target.schema or s.central_schema)
     return dataclasses.replace(project, settings=dataclasses.replace(s, **changes))

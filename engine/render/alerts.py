@@ -2,7 +2,9 @@
 
 Each alert counts the rows of its table that match the condition and triggers when the count is
 above zero, on a schedule by tier (P1 every 15 min, P2 every 30 min, P3 daily digest time).
-Slack and webhook channels use a notification destination id passed as a bundle variable.
+Slack and webhook channels notify a workspace notification destination: a bundle variable per alert
+looks its id up by display name (the spec's channel.destination, else `tablesmith <owner> <type>`),
+so no id is passed at deploy time.
 """
 
 from __future__ import annotations
@@ -30,24 +32,36 @@ class AlertView:
 
 
 @dataclass(frozen=True)
+class DestinationVariable:
+    name: str
+    description: str  # quoted
+    destination: str  # quoted: the notification destination's display name
+
+
+@dataclass(frozen=True)
 class AlertsView:
     header: str
     alerts: tuple[AlertView, ...]
-    variables: tuple[tuple[str, str], ...]  # (name, description)
+    variables: tuple[DestinationVariable, ...]
 
 
 def destination_variable(alert: Alert) -> str | None:
-    if alert.channel.type == "email":
-        return None
-    return alert.channel.destination or f"{alert.name}_destination_id"
+    return None if alert.channel.type == "email" else f"{alert.name}_destination_id"
+
+
+def destination_name(alert: Alert) -> str:
+    """Display name of the workspace notification destination a slack/webhook alert notifies."""
+    return alert.channel.destination or f"tablesmith {alert.owner} {alert.channel.type}"
 
 
 def alerts_view(project: Project) -> AlertsView:
-    views, variables = [], {}
+    views, variables = [], []
     for alert in project.alerts:
         variable = destination_variable(alert)
         if variable:
-            variables[variable] = f"Notification destination id ({alert.channel.type}) for alert {alert.name}"
+            variables.append(DestinationVariable(
+                variable, vm.quoted(f"Id of the notification destination ({alert.channel.type}) alert {alert.name} notifies, found by name."),
+                vm.quoted(destination_name(alert))))
         relation = f"`${{var.catalog}}`.`${{var.schema}}`.{quote(alert.table)}"
         views.append(AlertView(
             key=f"tablesmith_alert_{alert.name}",
@@ -59,7 +73,7 @@ def alerts_view(project: Project) -> AlertsView:
             user_emails=alert.channel.to,
             destination_variable=variable,
         ))
-    return AlertsView(vm.HEADER, tuple(views), tuple(sorted(variables.items())))
+    return AlertsView(vm.HEADER, tuple(views), tuple(sorted(variables, key=lambda v: v.name)))
 
 
 @renderer("alerts", "generated/resources/tablesmith_alerts.yml: Databricks SQL alerts from specs/alerts")

@@ -5,6 +5,14 @@ One source of truth: each statement is rendered once, by a macro in templates/_s
 the view-model below. The .sql files lay those statements out with comments; `provider_statements`
 and `recipient_statements` return the same statements as plain strings (no trailing semicolon) for
 `tablesmith deploy`, which runs them through the SQL statement API.
+
+Where the provider's tables live is not known at generate time: each bundle target (and `--var`)
+sets its own catalog and schema, and bundles do not substitute variables inside SQL files. So the
+provider script names its tables with the job parameters `{{catalog}}` and `{{schema}}` (the
+sharing setup job passes ${var.catalog} and ${var.schema}), as Databricks' own SQL-file bundle
+template does; `tablesmith deploy` passes the target's location instead. What recipients see never
+moves: every object is shared AS `<project schema>`.`<alias or table>`, the names the central
+workspace's views read.
 """
 
 from __future__ import annotations
@@ -12,7 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.render.registry import renderer, template
-from engine.render.viewmodel import HEADER, KIND_LABELS, collapse, first_sentence, sql_ident, sql_string
+from engine.render.viewmodel import (
+    CATALOG_PARAMETER,
+    HEADER,
+    KIND_LABELS,
+    SCHEMA_PARAMETER,
+    collapse,
+    first_sentence,
+    sql_ident,
+    sql_string,
+)
 from engine.spec.model import DatasetKind, Project, ShareMembership, Table
 
 PROVIDER_SQL = "generated/sql/delta_sharing_provider.sql"
@@ -22,9 +39,16 @@ CONSOLIDATED_PREFIX = "all_workspaces_"
 # per workspace; when several do, the one with the fewest columns (the most aggregated) is used.
 COST_COLUMNS = ("usage_date", "workspace_id", "total_cost_usd")
 
+# ALTER SHARE has no STREAMING TABLE keyword: a streaming table is added with ADD TABLE.
 _SHARE_KEYWORDS = {
     DatasetKind.STREAMING_TABLE: "TABLE",
     DatasetKind.MATERIALIZED_VIEW: "MATERIALIZED VIEW",
+    DatasetKind.VIEW: "VIEW",
+}
+# The REST API (SharedDataObject.data_object_type) names each kind exactly.
+_DATA_OBJECT_TYPES = {
+    DatasetKind.STREAMING_TABLE: "STREAMING_TABLE",
+    DatasetKind.MATERIALIZED_VIEW: "MATERIALIZED_VIEW",
     DatasetKind.VIEW: "VIEW",
 }
 
@@ -49,9 +73,10 @@ class SharedObject:
     table: str
     share: str
     keyword: str
+    data_object_type: str  # the REST API's type: STREAMING_TABLE | MATERIALIZED_VIEW | VIEW
     name: str
     comment: str
-    shared_as: str  # "" when the recipient sees the table under its own name
+    shared_as: str  # `<project schema>`.`<alias or table>`: what recipients see, wherever the table lives
     history: str  # "WITH HISTORY" / "WITHOUT HISTORY" for tables; "" for views (the grammar has no clause)
     pii: tuple[str, ...]
 
@@ -85,8 +110,12 @@ def _memberships(project: Project) -> list[tuple[Table, ShareMembership]]:
     return sorted(pairs, key=lambda pair: (order.get(pair[1].share, len(order)), pair[1].share, pair[0].name))
 
 
-def shared_objects(project: Project) -> tuple[SharedObject, ...]:
+def shared_objects(project: Project, catalog: str | None = None, schema: str | None = None) -> tuple[SharedObject, ...]:
+    """Each table in each of its shares. `catalog`/`schema`: where the tables live (default: the
+    project's); the name recipients see always uses the project's schema, so a provider that writes
+    elsewhere still shares what the central views read."""
     s = project.settings
+    catalog, schema = catalog or s.catalog, schema or s.schema
     objects = []
     for table, member in _memberships(project):
         is_table = table.dataset_kind is DatasetKind.STREAMING_TABLE
@@ -94,9 +123,10 @@ def shared_objects(project: Project) -> tuple[SharedObject, ...]:
             table=table.name,
             share=sql_ident(member.share),
             keyword=_SHARE_KEYWORDS[table.dataset_kind],
-            name=sql_ident(s.catalog, s.schema, table.name),
+            data_object_type=_DATA_OBJECT_TYPES[table.dataset_kind],
+            name=sql_ident(catalog, schema, table.name),
             comment=sql_string(first_sentence(table.description)),
-            shared_as=sql_ident(s.schema, member.alias) if member.alias else "",
+            shared_as=sql_ident(s.schema, member.alias or table.name),
             history=("WITH HISTORY" if member.history else "WITHOUT HISTORY") if is_table else "",
             pii=table.pii_columns,
         ))
@@ -154,7 +184,7 @@ def provider_script(project: Project) -> Script:
     s = project.settings
     statements = [Statement((), _text("create_share", sql_ident(share.name), sql_string(share.comment) if share.comment else ""))
                   for share in s.shares]
-    for obj in shared_objects(project):
+    for obj in shared_objects(project, CATALOG_PARAMETER, SCHEMA_PARAMETER):
         table = project.table(obj.table)
         comments = [f"{obj.table}: {KIND_LABELS[table.dataset_kind]}" + (", with history" if obj.history == "WITH HISTORY" else "")]
         if obj.pii:
@@ -169,7 +199,9 @@ def provider_script(project: Project) -> Script:
     return Script(
         header=HEADER,
         intro=(
-            f"Delta Sharing, provider side: run once in the workspace that owns {s.catalog}.{s.schema} ({s.workspace_identifier}).",
+            "Delta Sharing, provider side: run once in a provider workspace, by the sharing setup job of its bundle target.",
+            f"{CATALOG_PARAMETER} and {SCHEMA_PARAMETER} are the job's parameters (the target's ${{var.catalog}} and ${{var.schema}}):",
+            f"the tables are shared from where that target's pipeline writes them, as {s.schema}.<table> (what the central views read).",
             "For a FRESH share only: ALTER SHARE ... ADD fails when the object is already in the share (not idempotent).",
             "`tablesmith deploy` reconciles an existing share instead (adds, updates and removes objects to match the specs).",
             "Tables holding PII are shared only when their spec sets include_pii: true; each such statement lists them.",

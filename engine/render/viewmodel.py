@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from engine import escape
 from engine.graph.show import mermaid
@@ -241,25 +242,76 @@ def _py_tuple(items: tuple[str, ...]) -> str:
 
 # --- databricks.yml and generated/resources/*.yml ----------------------------------------------
 
+# SQL alerts (v2) as bundle resources arrived in Databricks CLI v0.279.0 ("Add support for alerts to
+# DABs", CLI changelog); the constraint syntax is the one `bundle.databricks_cli_version` accepts.
+DATABRICKS_CLI_VERSION = ">= 0.279.0"
+# Defaults of the bundle lookups (a target in specs/project.yaml may name others).
+DEFAULT_WAREHOUSE = "Serverless Starter Warehouse"
+DEFAULT_SERVICE_PRINCIPAL = "tablesmith-deployer"
+# Production roots live in the deploying identity's home folder: only it (and workspace admins) can
+# write there, and the pipeline puts this folder on sys.path. /Workspace/Shared is writable by all users.
+PRODUCTION_ROOT = "/Workspace/Users/${workspace.current_user.userName}/.bundle/${bundle.name}/${bundle.target}"
+DEV_SCHEMA_PREFIX = "${workspace.current_user.short_name}_"
+CATALOG_VARIABLE = "${var.catalog}"
+SCHEMA_VARIABLE = "${var.schema}"
+# Bundles do not substitute ${var.*} inside SQL files, so the SQL file tasks get the target's
+# location as job parameters, referenced as {{name}} in the file (as Databricks' SQL bundle template does).
+CATALOG_PARAMETER = "{{catalog}}"
+SCHEMA_PARAMETER = "{{schema}}"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    kind: str  # a bundle lookup kind: warehouse, service_principal, notification_destination, ...
+    name: str  # quoted
+
+
 @dataclass(frozen=True)
 class Variable:
     name: str
     description: str  # quoted
-    default: str | None  # quoted, or None for a variable that must be set at deploy time
+    default: str | None = None  # quoted
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True)
+class TargetValue:
+    """A target's value for a variable: a plain value, or a lookup by name."""
+
+    name: str
+    value: str | None = None  # quoted
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True)
+class BundleTarget:
+    name: str
+    comment: str
+    mode: str  # development | production
+    default: bool = False
+    host: str | None = None  # quoted
+    root_path: str | None = None  # quoted
+    run_as_variable: str | None = None  # the variable holding the service principal it runs as
+    variables: tuple[TargetValue, ...] = ()
+    dev_schema: bool = False  # development: the bundle creates the developer's own schema
 
 
 @dataclass(frozen=True)
 class BundleView:
     header: str
     name: str
+    cli_version: str  # quoted
     specs_path: str
     sync_include: tuple[str, ...]
     variables: tuple[Variable, ...]
+    targets: tuple[BundleTarget, ...]
     notebook: str  # relative to generated/resources/
+    root: str  # the bundle root, relative to generated/resources/ (the pipelines' root_path)
     has_daily: bool
     has_shares: bool
     daily_cron: str
     system_schemas: tuple[str, ...]
+    location_parameters: tuple[tuple[str, str], ...]  # job parameters the SQL files read: (name, value)
 
 
 def bundle_view(project: Project, specs_path: str) -> BundleView:
@@ -267,22 +319,59 @@ def bundle_view(project: Project, specs_path: str) -> BundleView:
     return BundleView(
         header=HEADER,
         name=s.name,
+        cli_version=quoted(DATABRICKS_CLI_VERSION),
         specs_path=specs_path,
         sync_include=("engine/**", f"{specs_path}/**", "generated/**"),
         variables=(
             Variable("catalog", quoted("Catalog the pipelines write to."), quoted(s.catalog)),
-            Variable("schema", quoted("Schema the pipelines write to."), quoted(s.schema)),
+            Variable("schema", quoted("Schema the pipelines write to (dev: one per developer)."), quoted(s.schema)),
             Variable("account_identifier", quoted("Written to _account_identifier on every row."), quoted(s.account_identifier)),
             Variable("workspace_identifier", quoted("Written to _workspace_identifier on every row."), quoted(s.workspace_identifier)),
             Variable("refresh_schedule", quoted("Quartz cron of the refresh job (UTC); default every 15 minutes."), quoted(DEFAULT_REFRESH_CRON)),
-            Variable("warehouse_id", quoted("SQL warehouse for the SQL file tasks (sharing setup, maintenance); pass --var warehouse_id=..."), None),
+            Variable("warehouse_id", quoted("SQL warehouse of the SQL file tasks (sharing setup, maintenance) and the alerts, found by name."),
+                     lookup=Lookup("warehouse", quoted(DEFAULT_WAREHOUSE))),
+            Variable("service_principal", quoted("Application id of the service principal production targets run as; "
+                                                 "each production target looks it up by display name."), quoted("")),
         ),
+        targets=bundle_targets(project),
         notebook=f"../../{PIPELINE_NOTEBOOK}",
+        root="../..",
         has_daily=any(t.schedule is Schedule.DAILY for t in project.tables),
         has_shares=bool(s.shares),
         daily_cron=quoted(DAILY_CRON),
         system_schemas=required_system_schemas(project),
+        location_parameters=(("catalog", CATALOG_VARIABLE), ("schema", SCHEMA_VARIABLE)),
     )
+
+
+def bundle_targets(project: Project) -> tuple[BundleTarget, ...]:
+    """dev (each developer's own copy and schema), prod (a service principal's), and one production
+    target per provider target of specs/project.yaml, with that workspace's values."""
+    s = project.settings
+    targets = [
+        BundleTarget("dev", "each developer's own copy: '[dev <user>]' names, paused schedules, schema <user>_" + s.schema,
+                     "development", default=True, dev_schema=True,
+                     variables=(TargetValue("schema", quoted(DEV_SCHEMA_PREFIX + s.schema)),)),
+    ]
+    providers = {name: t for name, t in sorted(s.targets.items()) if t.get("role") == "provider"}
+    if "prod" not in providers:
+        targets.append(_production_target("prod", "any workspace (-p PROFILE), with the values of specs/project.yaml", {}))
+    targets.extend(_production_target(name, f"provider workspace {t['workspace_identifier']} (target {name} of specs/project.yaml)", t)
+                   for name, t in providers.items())
+    return tuple(targets)
+
+
+def _production_target(name: str, comment: str, target: Mapping[str, Any]) -> BundleTarget:
+    values = [TargetValue(key, quoted(str(target[key])))
+              for key in ("catalog", "schema", "account_identifier", "workspace_identifier") if target.get(key)]
+    if target.get("warehouse_id"):
+        values.append(TargetValue("warehouse_id", quoted(target["warehouse_id"])))
+    elif target.get("warehouse"):
+        values.append(TargetValue("warehouse_id", lookup=Lookup("warehouse", quoted(target["warehouse"]))))
+    values.append(TargetValue("service_principal",
+                              lookup=Lookup("service_principal", quoted(target.get("service_principal") or DEFAULT_SERVICE_PRINCIPAL))))
+    return BundleTarget(name, comment, "production", host=quoted(target["host"]) if target.get("host") else None,
+                        root_path=quoted(PRODUCTION_ROOT), run_as_variable="service_principal", variables=tuple(values))
 
 
 def required_system_schemas(project: Project) -> tuple[str, ...]:
@@ -319,10 +408,9 @@ class MaintenanceView:
 
 
 def maintenance_view(project: Project) -> MaintenanceView:
-    s = project.settings
     items = []
     for table in sorted(project.tables, key=lambda t: t.name):
-        name = sql_ident(s.catalog, s.schema, table.name)
+        name = sql_ident(CATALOG_PARAMETER, SCHEMA_PARAMETER, table.name)
         kind = KIND_LABELS[table.dataset_kind]
         if table.dataset_kind is DatasetKind.STREAMING_TABLE and table.table_properties.get(PIPELINE_MAINTENANCE_PROPERTY) == "false":
             items.append(MaintenanceItem(table.name, f"{kind}; opted out of pipeline maintenance", (f"OPTIMIZE {name}", f"VACUUM {name}")))
@@ -333,7 +421,7 @@ def maintenance_view(project: Project) -> MaintenanceView:
     has_statements = any(item.statements for item in items)
     return MaintenanceView(
         header=HEADER,
-        location=f"{s.catalog}.{s.schema}",
+        location=f"{CATALOG_PARAMETER}.{SCHEMA_PARAMETER}",
         items=tuple(items),
         fallback="" if has_statements else "SELECT 'no table needs manual maintenance: the pipelines maintain their tables' AS maintenance_note",
     )

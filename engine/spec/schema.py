@@ -151,6 +151,9 @@ def _to_diagnostics(doc: Document, error: ValidationError) -> list[Diagnostic]:
             return [positions.diagnostic(path, "BAD_IDENTIFIER",
                                          f"{_quoted(error.instance)} is not a plain SQL identifier (letters, digits and _, not starting with a digit); it goes into generated DDL")]
         return [positions.diagnostic(path, "SPEC_BAD_FORMAT", f"{_quoted(error.instance)} does not match the expected form {error.validator_value}")]
+    if kind == "not":  # a reserved value; the subschema's description says why
+        reason = error.schema.get("description")
+        return [positions.diagnostic(path, code, f"{_quoted(error.instance)} is reserved" + (f": {reason}" if reason else ""))]
     if kind in ("minItems", "minLength"):
         return [positions.diagnostic(path, code, "must not be empty")]
     if kind == "uniqueItems":

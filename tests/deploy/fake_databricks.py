@@ -50,6 +50,14 @@ from databricks.sdk.service.sql import ServiceError, ServiceErrorCode, Statement
 
 MAX_BODY = 1 << 20
 UC = "/api/2.1/unity-catalog"
+# Which SharedDataObject.data_object_type fits which TableInfo.table_type.
+OBJECT_TYPES_BY_TABLE_TYPE = {
+    "MANAGED": ("TABLE",), "EXTERNAL": ("TABLE",), "MANAGED_SHALLOW_CLONE": ("TABLE",), "EXTERNAL_SHALLOW_CLONE": ("TABLE",),
+    "STREAMING_TABLE": ("STREAMING_TABLE",),
+    "MATERIALIZED_VIEW": ("MATERIALIZED_VIEW",),
+    "VIEW": ("VIEW",), "METRIC_VIEW": ("VIEW",),
+    "FOREIGN": ("FOREIGN_TABLE",),
+}
 
 
 class ApiError(Exception):
@@ -85,7 +93,9 @@ class FakeDatabricks:
         self.known_metastores = {"aws:us-west-2:8d3c8b1e-5a3f-4c1e-9f67-2b1f0c6a7d10"}
         self.system_schemas = {"access": "AVAILABLE", "billing": "ENABLE_COMPLETED", "compute": "AVAILABLE",
                                "lakeflow": "AVAILABLE", "query": "AVAILABLE", "serving": "UNAVAILABLE"}
-        self.tables: dict[str, str] = {}  # full name -> table type (MANAGED, MATERIALIZED_VIEW, VIEW, ...)
+        # full name -> TableInfo.table_type (MANAGED, EXTERNAL, STREAMING_TABLE, MATERIALIZED_VIEW, VIEW, ...):
+        # a share object must name the type the table really has, as the service checks.
+        self.tables: dict[str, str] = {}
         self.shares: dict[str, ShareInfo] = {}
         self.recipients: dict[str, RecipientInfo] = {}
         self.permissions: dict[str, dict[str, set[str]]] = {}  # share -> principal -> privileges
@@ -255,6 +265,7 @@ class FakeDatabricks:
             if action == "ADD":
                 if obj.name not in self.tables:
                     raise ApiError(404, "TABLE_DOES_NOT_EXIST", f"Table '{obj.name}' does not exist.")
+                self._check_object_type(obj)
                 if obj.name in objects:
                     raise ApiError(409, "RESOURCE_ALREADY_EXISTS", f"'{obj.name}' is already in share '{name}'.")
                 obj.added_at, obj.added_by, obj.status = _now(), "deployer@example.com", None
@@ -266,6 +277,7 @@ class FakeDatabricks:
                 if action == "REMOVE":
                     del objects[obj.name]
                 else:
+                    self._check_object_type(obj)
                     current = objects[obj.name]
                     for field in ("shared_as", "history_data_sharing_status", "comment"):
                         if getattr(obj, field) is not None:
@@ -275,6 +287,14 @@ class FakeDatabricks:
         share.objects = list(objects.values())
         share.updated_at = _now()
         return share.as_dict()
+
+    def _check_object_type(self, obj: SharedDataObject) -> None:
+        """The data object type must be the table's real one (an omitted type means TABLE)."""
+        actual = self.tables.get(obj.name)
+        declared = obj.data_object_type.value if obj.data_object_type else "TABLE"
+        if actual is not None and declared not in OBJECT_TYPES_BY_TABLE_TYPE.get(actual, ()):
+            raise ApiError(400, "INVALID_PARAMETER_VALUE",
+                           f"'{obj.name}' is a {actual} and cannot be shared as data object type {declared}.")
 
     def _get_permissions(self, query, body, name) -> dict:
         self._share(name)

@@ -6,6 +6,7 @@ DATABRICKS_TOKEN (or a ~/.databrickscfg profile). No Spark, no network beyond 12
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from tests.deploy.fake_databricks import FakeDatabricks
 
 SHARE_PATH = "/api/2.1/unity-catalog/shares"
 GOOD_ID = "aws:us-west-2:8d3c8b1e-5a3f-4c1e-9f67-2b1f0c6a7d10"
-TABLES = ("main.monitoring.usage_bronze", "main.monitoring.daily_cost", "main.monitoring.run_slices")
+# What the pipeline builds from the specs below: streams are streaming tables, aggregates materialized views.
+TABLES = {"main.monitoring.usage_bronze": "STREAMING_TABLE", "main.monitoring.daily_cost": "MATERIALIZED_VIEW",
+          "main.monitoring.run_slices": "STREAMING_TABLE"}
 
 PROJECT = """\
 name: deploy_test
@@ -135,7 +138,7 @@ def clean_env(monkeypatch, tmp_path):
 @pytest.fixture
 def fake(clean_env, monkeypatch):
     server = FakeDatabricks(token="x").start()
-    server.tables.update({name: "MANAGED" for name in TABLES})
+    server.tables.update(TABLES)
     monkeypatch.setenv("DATABRICKS_TOKEN", "x")
     yield server
     server.stop()
@@ -177,8 +180,8 @@ def test_plan_on_an_empty_workspace_lists_everything_and_writes_nothing(fake, sp
         "+ enable system schema lakeflow",
         "+ create share monitoring_share",
         "+ add materialized view main.monitoring.daily_cost to share monitoring_share as monitoring.daily_cost",
-        "+ add table main.monitoring.run_slices to share monitoring_share as monitoring.runs",
-        "+ add table main.monitoring.usage_bronze to share monitoring_share as monitoring.usage_bronze with history",
+        "+ add streaming table main.monitoring.run_slices to share monitoring_share as monitoring.runs",
+        "+ add streaming table main.monitoring.usage_bronze to share monitoring_share as monitoring.usage_bronze with history",
         f"+ create recipient central_platform ({GOOD_ID})",
         "+ grant SELECT on share monitoring_share to recipient central_platform",
         "plan: 7 changes: 7 to add, 0 to update, 0 to remove",
@@ -200,6 +203,8 @@ def test_apply_creates_everything_and_a_second_apply_changes_nothing(fake, specs
     assert objects["main.monitoring.run_slices"].shared_as == "monitoring.runs"
     assert objects["main.monitoring.run_slices"].history_data_sharing_status.value == "DISABLED"
     assert objects["main.monitoring.daily_cost"].data_object_type.value == "MATERIALIZED_VIEW"
+    assert objects["main.monitoring.usage_bronze"].data_object_type.value == "STREAMING_TABLE"
+    assert objects["main.monitoring.run_slices"].data_object_type.value == "STREAMING_TABLE"
     assert objects["main.monitoring.daily_cost"].history_data_sharing_status is None
     assert fake.shares["monitoring_share"].comment == "Monitoring tables for the central workspace"
     recipient = fake.recipients["central_platform"]
@@ -216,7 +221,7 @@ def test_apply_creates_everything_and_a_second_apply_changes_nothing(fake, specs
     code, out, _ = deploy(capsys, "plan", specs)
     assert "= recipient central_platform exists" in out
     assert "= recipient central_platform has SELECT on share monitoring_share" in out
-    assert "= table main.monitoring.run_slices shared as monitoring.runs" in out
+    assert "= streaming table main.monitoring.run_slices shared as monitoring.runs" in out
     assert out.rstrip().endswith("plan: nothing to change")
 
 
@@ -245,7 +250,7 @@ def test_alias_and_history_changes_become_one_update(fake, specs, capsys):
     fake.reset_log()
 
     code, out, _ = deploy(capsys, "plan", specs)
-    assert "~ alter table main.monitoring.run_slices in share monitoring_share: alias monitoring.runs -> monitoring.job_runs, history on" in out
+    assert "~ alter streaming table main.monitoring.run_slices in share monitoring_share: alias monitoring.runs -> monitoring.job_runs, history on" in out
     code, out, err = deploy(capsys, "apply", specs)
     assert code == EXIT_OK, err
     [write] = fake.writes
@@ -271,6 +276,73 @@ def test_an_object_added_by_hand_is_removed_and_a_changed_comment_is_updated(fak
     code, out, _ = deploy(capsys, "plan", specs)
     assert "- remove table main.monitoring.scratch from share monitoring_share" in out
     assert "~ alter materialized view main.monitoring.daily_cost in share monitoring_share: comment" in out
+
+
+def test_the_workspace_refuses_a_share_type_that_is_not_the_tables_type(fake, specs, capsys):
+    """The service checks the data object type against the table; so does the fake."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.errors import BadRequest
+    from databricks.sdk.service.sharing import (
+        SharedDataObject,
+        SharedDataObjectDataObjectType,
+        SharedDataObjectUpdate,
+        SharedDataObjectUpdateAction,
+    )
+
+    client = WorkspaceClient(host=fake.url, token="x")
+    client.shares.create("scratch_share")
+    for name, wrong in (("main.monitoring.usage_bronze", SharedDataObjectDataObjectType.TABLE),
+                        ("main.monitoring.daily_cost", SharedDataObjectDataObjectType.TABLE),
+                        ("main.monitoring.daily_cost", SharedDataObjectDataObjectType.STREAMING_TABLE)):
+        update = SharedDataObjectUpdate(action=SharedDataObjectUpdateAction.ADD,
+                                        data_object=SharedDataObject(name=name, data_object_type=wrong))
+        with pytest.raises(BadRequest, match="cannot be shared as data object type"):
+            client.shares.update("scratch_share", updates=[update])
+    assert fake.share_objects("scratch_share") == {}
+
+    # A table whose spec says stream but which is a plain table in the workspace: apply says so.
+    fake.tables["main.monitoring.usage_bronze"] = "MANAGED"
+    code, _, err = deploy(capsys, "apply", specs)
+    assert_one_line_error(code, err, "updating share monitoring_share (add main.monitoring.usage_bronze) failed",
+                          "is a MANAGED and cannot be shared as data object type STREAMING_TABLE")
+
+
+def test_an_overridden_location_is_named_by_the_plan_and_by_the_sharing_job(fake, tmp_path, capsys):
+    """A provider writing to another catalog/schema shares its own tables, under the names the central
+    workspace reads; the bundle target of the same name passes that location to the sharing job."""
+    from tests import bundle_config
+
+    specs = write_specs(tmp_path / "specs", fake.url,
+                        connection=f"host: {fake.url}\n    catalog: ops_cat\n    schema: mon_emea")
+    fake.tables.clear()
+    fake.tables.update({name.replace("main.monitoring.", "ops_cat.mon_emea."): kind for name, kind in TABLES.items()})
+
+    code, out, err = deploy(capsys, "plan", specs)
+    assert code == EXIT_OK, err
+    assert out.splitlines()[0].endswith(": ops_cat.mon_emea")
+    assert "+ add streaming table ops_cat.mon_emea.usage_bronze to share monitoring_share as monitoring.usage_bronze with history" in out
+    assert "+ add materialized view ops_cat.mon_emea.daily_cost to share monitoring_share as monitoring.daily_cost" in out
+    assert "main.monitoring" not in out
+    assert deploy(capsys, "apply", specs)[0] == EXIT_OK
+    shared = fake.share_objects("monitoring_share")
+    assert {name: o.shared_as for name, o in shared.items()} == {
+        "ops_cat.mon_emea.usage_bronze": "monitoring.usage_bronze", "ops_cat.mon_emea.daily_cost": "monitoring.daily_cost",
+        "ops_cat.mon_emea.run_slices": "monitoring.runs"}
+
+    (tmp_path / "engine").symlink_to(Path(__file__).resolve().parents[2] / "engine")
+    assert run(capsys, "generate", "--specs", str(specs))[0] == EXIT_OK
+    emea = bundle_config.resolve(bundle_config.for_target(bundle_config.load(tmp_path), "emea"))
+    job = emea["resources"]["jobs"]["tablesmith_sharing_setup_job"]
+    parameters = {p["name"]: p["default"] for p in job["parameters"]}
+    assert parameters == {"catalog": "ops_cat", "schema": "mon_emea"}
+    assert {(p["catalog"], p["schema"]) for p in emea["resources"]["pipelines"].values()} == {("ops_cat", "mon_emea")}
+    # The job's SQL file, with those parameters, adds exactly the objects the plan added.
+    provider_sql = (tmp_path / "generated/sql/delta_sharing_provider.sql").read_text()
+    for name, value in parameters.items():
+        provider_sql = provider_sql.replace("{{" + name + "}}", value)
+    added = set(re.findall(r"^ALTER SHARE `monitoring_share` ADD (?:TABLE|MATERIALIZED VIEW|VIEW) `(\w+)`\.`(\w+)`\.`(\w+)`",
+                           provider_sql, flags=re.M))
+    assert {".".join(parts) for parts in added} == set(shared)
 
 
 def test_system_schema_enable_calls_the_metastore_endpoint(fake, specs, capsys):

@@ -61,8 +61,12 @@ def test_targets_parse_select_and_override():
                                     "catalog": "hub_cat", "warehouse_id": "wh"}), (), "specs")
     targets = parse_targets(project.settings.targets)
     assert targets["emea"] == Target("emea", Role.PROVIDER, "acme", "emea", profile="p", catalog="prod")
-    provider = for_target(project, select_target(project, "emea")).settings
-    assert (provider.catalog, provider.schema, provider.workspace_identifier) == ("prod", "monitoring", "emea")
+    emea = select_target(project, "emea")
+    provider = for_target(project, emea).settings
+    # Where the pipeline wrote the tables is the target's location; the project's schema stays the
+    # name recipients see, so the settings keep it.
+    assert emea.location(project) == ("prod", "monitoring")
+    assert (provider.catalog, provider.schema, provider.workspace_identifier) == ("main", "monitoring", "emea")
     central = for_target(project, select_target(project, "hub")).settings
     assert (central.central_catalog, central.catalog) == ("hub_cat", "main")
     with pytest.raises(UserError, match="unknown target 'x'; known targets: emea, hub"):
@@ -133,9 +137,20 @@ def test_the_example_targets_in_specs_project_yaml_match_the_schema():
     {"role": "hub", "account_identifier": "a", "workspace_identifier": "w"},
     {"role": "provider", "account_identifier": "a"},
     {"role": "provider", "account_identifier": "a", "workspace_identifier": "w", "host": "adb-1.azuredatabricks.net"},
-    {"role": "provider", "account_identifier": "a", "workspace_identifier": "w", "warehouse": "x"},
+    {"role": "provider", "account_identifier": "a", "workspace_identifier": "w", "warehouse": ""},
+    {"role": "provider", "account_identifier": "a", "workspace_identifier": "w", "service_principal_name": "x"},
 ])
 def test_schema_rejects_bad_targets(bad):
     schema = json.loads((REPO / "engine/spec/schemas/project.schema.json").read_text())
     doc = {"catalog": "c", "schema": "s", "account_identifier": "a", "workspace_identifier": "w", "targets": {"t": bad}}
     assert list(Draft202012Validator(schema).iter_errors(doc))
+
+
+def test_dev_is_not_a_target_name():
+    """Provider targets become bundle targets of the same name; `dev` is the bundle's per-developer one."""
+    schema = json.loads((REPO / "engine/spec/schemas/project.schema.json").read_text())
+    target = {"role": "provider", "account_identifier": "a", "workspace_identifier": "w"}
+    doc = {"catalog": "c", "schema": "s", "account_identifier": "a", "workspace_identifier": "w", "targets": {"dev": target}}
+    assert list(Draft202012Validator(schema).iter_errors(doc))
+    doc["targets"] = {"devel": target}
+    assert not list(Draft202012Validator(schema).iter_errors(doc))

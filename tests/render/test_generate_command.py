@@ -64,7 +64,8 @@ def test_a_new_spec_flows_into_every_output(copy):
     assert f"### {NEW_TABLE}" in schema and f"[`{NEW_TABLE}`](#{NEW_TABLE})" in schema
     settings = load_project(copy / "specs").settings
     provider = (copy / "generated/sql/delta_sharing_provider.sql").read_text()
-    assert f"ALTER SHARE `{share}` ADD TABLE `{settings.catalog}`.`{settings.schema}`.`{NEW_TABLE}`" in provider
+    # The provider script names the target's location by the sharing job's parameters.
+    assert f"ALTER SHARE `{share}` ADD TABLE `{{{{catalog}}}}`.`{{{{schema}}}}`.`{NEW_TABLE}`" in provider
     recipient = (copy / "generated/sql/delta_sharing_recipient.sql").read_text()
     if any(p.share == share for p in settings.providers):
         assert f"`all_workspaces_{NEW_TABLE}`" in recipient

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,65 @@ def test_databricks_yml(outputs):
     bundle = yaml.safe_load(outputs["databricks.yml"])
     assert bundle["include"] == ["generated/resources/*.yml"]
     assert {"engine/**", "specs/**"} <= set(bundle["sync"]["include"])
-    assert set(bundle["variables"]) == {"catalog", "schema", "account_identifier", "workspace_identifier", "refresh_schedule", "warehouse_id"}
+    assert set(bundle["variables"]) == {"catalog", "schema", "account_identifier", "workspace_identifier", "refresh_schedule",
+                                        "warehouse_id", "service_principal"}
     assert bundle["variables"]["refresh_schedule"]["default"] == "0 0/15 * * * ?"
     assert bundle["variables"]["catalog"]["default"] == "fixture_cat"
-    assert bundle["targets"]["dev"] == {"mode": "development", "default": True}
-    assert bundle["targets"]["prod"]["mode"] == "production"
+    assert bundle["variables"]["warehouse_id"]["lookup"] == {"warehouse": "Serverless Starter Warehouse"}
+    assert bundle["bundle"]["databricks_cli_version"] == ">= 0.279.0"  # alerts in bundles: CLI v0.279.0
+
+    # dev: each developer gets '[dev <user>]' names and a schema of their own, created by the bundle.
+    dev = bundle["targets"]["dev"]
+    assert (dev["mode"], dev["default"]) == ("development", True)
+    assert dev["variables"] == {"schema": "${workspace.current_user.short_name}_mon"}
+    assert dev["resources"]["schemas"]["tablesmith_dev_schema"]["name"] == "${var.schema}"
+    assert "run_as" not in dev
+
+    # prod: runs as a service principal, from a root in the deploying identity's home (not /Workspace/Shared).
+    prod = bundle["targets"]["prod"]
+    assert prod["mode"] == "production"
+    assert prod["workspace"]["root_path"].startswith("/Workspace/Users/${workspace.current_user.userName}/")
+    assert prod["run_as"] == {"service_principal_name": "${var.service_principal}"}
+    assert prod["permissions"] == [{"service_principal_name": "${var.service_principal}", "level": "CAN_MANAGE"}]
+    assert prod["variables"]["service_principal"] == {"lookup": {"service_principal": "tablesmith-deployer"}}
+    assert set(bundle["targets"]) == {"dev", "prod"}  # the fixture declares no provider targets
+
+
+def test_each_provider_target_is_a_production_bundle_target(tmp_path):
+    """A provider target of specs/project.yaml deploys with its own values: no --var to get wrong."""
+    specs = tmp_path / "specs"
+    shutil.copytree(HERE / "fixture_specs", specs)
+    with (specs / "project.yaml").open("a") as project_yaml:
+        project_yaml.write(PROVIDER_TARGETS)
+    bundle = yaml.safe_load(render_all(load_project(specs))["databricks.yml"])
+    assert set(bundle["targets"]) == {"dev", "prod", "emea"}  # a central target (hub_side) runs no pipeline: no bundle target
+    emea = bundle["targets"]["emea"]
+    assert emea["mode"] == "production" and emea["workspace"]["host"] == "https://adb-1.azuredatabricks.net"
+    assert emea["variables"] == {
+        "catalog": "emea_cat", "schema": "emea_mon", "account_identifier": "acct-emea", "workspace_identifier": "ws-emea",
+        "warehouse_id": {"lookup": {"warehouse": "EMEA SQL"}},
+        "service_principal": {"lookup": {"service_principal": "emea-monitoring-sp"}},
+    }
+    assert emea["run_as"] == bundle["targets"]["prod"]["run_as"]
+
+
+PROVIDER_TARGETS = """
+targets:
+  emea:
+    role: provider
+    host: https://adb-1.azuredatabricks.net
+    account_identifier: acct-emea
+    workspace_identifier: ws-emea
+    catalog: emea_cat
+    schema: emea_mon
+    warehouse: EMEA SQL
+    service_principal: emea-monitoring-sp
+  hub_side:
+    role: central
+    account_identifier: acct-emea
+    workspace_identifier: hub
+    warehouse_id: abc123
+"""
 
 
 def test_pipelines_share_one_notebook_and_differ_by_schedule(outputs):
@@ -53,6 +108,7 @@ def test_pipelines_share_one_notebook_and_differ_by_schedule(outputs):
         assert resolve(path, pipeline["libraries"][0]["notebook"]["path"]) == "engine/runtime/pipeline_notebook.py"
         assert (pipeline["catalog"], pipeline["schema"]) == ("${var.catalog}", "${var.schema}")
         assert pipeline["serverless"] is True and pipeline["continuous"] is False
+        assert resolve(path, pipeline["root_path"]) == "."  # the bundle root goes on sys.path
         assert pipeline["configuration"] == {
             "tablesmith.catalog": "${var.catalog}",
             "tablesmith.schema": "${var.schema}",
@@ -80,8 +136,11 @@ def test_jobs(outputs):
     assert maintenance["sql_task"]["warehouse_id"] == "${var.warehouse_id}"
     assert resolve(daily_path, maintenance["sql_task"]["file"]["path"]) in outputs
 
+    assert daily["parameters"] == [{"name": "catalog", "default": "${var.catalog}"}, {"name": "schema", "default": "${var.schema}"}]
+
     sharing_path, sharing = jobs["tablesmith_sharing_setup_job"]
     assert "schedule" not in sharing
+    assert sharing["parameters"] == daily["parameters"]
     assert resolve(sharing_path, sharing["tasks"][0]["sql_task"]["file"]["path"]) == "generated/sql/delta_sharing_provider.sql"
 
     schemas_path, schemas = jobs["tablesmith_enable_system_schemas_job"]

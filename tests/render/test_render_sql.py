@@ -59,11 +59,36 @@ def assert_databricks_sql(statement: str) -> None:
         assert isinstance(tree, (exp.Create, exp.Select)), f"unexpected statement kind {type(tree).__name__}"
 
 
+# What a job run passes for the SQL files' {{catalog}} / {{schema}} parameters (a target's location).
+JOB_PARAMETERS = {"catalog": "prov_cat", "schema": "mon_emea"}
+
+
+def with_job_parameters(statement: str) -> str:
+    """The statement as the SQL file task runs it: {{name}} replaced by the job parameter's value."""
+    text = re.sub(r"\{\{(\w+)\}\}", lambda m: JOB_PARAMETERS[m.group(1)], statement)
+    assert "{{" not in text and "}}" not in text, statement
+    return text
+
+
 def test_every_generated_statement_parses(project):
     for path, text in render_all(project).items():
         if path.endswith(".sql"):
             for statement in statements_of(text):
-                assert_databricks_sql(statement)
+                assert_databricks_sql(with_job_parameters(statement))
+
+
+def test_the_provider_script_shares_from_the_job_location_under_the_project_schema(project):
+    """Tables are read where the target's pipeline wrote them; recipients see <project schema>.<name>."""
+    schema = project.settings.schema
+    adds = [with_job_parameters(s) for s in provider_statements(project) if s.startswith("ALTER SHARE")]
+    assert adds
+    for statement in adds:
+        assert " `prov_cat`.`mon_emea`." in statement, statement
+        assert re.search(rf" AS `{re.escape(schema)}`\.`\w+`( WITH(OUT)? HISTORY)?$", statement), statement
+    maintenance = render_all(project)["generated/sql/maintenance.sql"]
+    for statement in statements_of(maintenance):
+        if statement.startswith(("OPTIMIZE", "VACUUM")):
+            assert with_job_parameters(statement).split()[1].startswith("`prov_cat`.`mon_emea`."), statement
 
 
 def test_files_and_statement_lists_are_one_source(project):
@@ -94,7 +119,7 @@ def test_sharing_keywords_follow_the_dataset_kind():
 
 def test_pii_tables_carry_a_comment_naming_the_columns():
     text = render_all(load_project(HERE / "fixture_specs"))[PROVIDER_SQL]
-    assert "-- PII shared (include_pii: true): run_as\nALTER SHARE `fixture_share` ADD TABLE `fixture_cat`.`mon`.`usage_bronze`" in text
+    assert "-- PII shared (include_pii: true): run_as\nALTER SHARE `fixture_share` ADD TABLE `{{catalog}}`.`{{schema}}`.`usage_bronze`" in text
     assert "fresh share" in text.lower() and "tablesmith deploy" in text
 
 

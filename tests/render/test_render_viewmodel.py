@@ -57,5 +57,6 @@ def test_schema_doc_sections(project):
 def test_maintenance_only_touches_tables_no_pipeline_maintains(project):
     view = vm.maintenance_view(project)
     statements = [s for item in view.items for s in item.statements]
-    assert statements == ["OPTIMIZE `fixture_cat`.`mon`.`run_slices`", "VACUUM `fixture_cat`.`mon`.`run_slices`"]
+    # The daily job passes the target's catalog and schema as these parameters.
+    assert statements == ["OPTIMIZE `{{catalog}}`.`{{schema}}`.`run_slices`", "VACUUM `{{catalog}}`.`{{schema}}`.`run_slices`"]
     assert view.fallback == ""
