@@ -13,8 +13,10 @@ from engine.spec.build import alert_from_doc, settings_from_doc, tables_from_doc
 from engine.spec.errors import Diagnostic, SpecError, display_path
 from engine.spec.loader import Document, Positions, load_yaml
 from engine.spec.model import Project, ProjectSettings, Table
-from engine.spec.rules import RuleContext, SpecEntry, check, check_alerts
-from engine.spec.schema import ALERT_SCHEMA, PROJECT_SCHEMA, TABLE_SCHEMA, validate_shape
+
+# The checks (JSON Schema via jsonschema, SQL rules via sqlglot) are imported inside the functions
+# that validate: importing the model or the manifest reader (the pipeline runtime does both on
+# Databricks) must not need packages a serverless pipeline may lack.
 
 PROJECT_FILE = "project.yaml"
 # Folders under specs/ that hold other kinds of spec, not tables.
@@ -38,6 +40,9 @@ def table_spec_files(specs_dir: Path) -> list[Path]:
 
 
 def load_project(specs_dir: Path) -> Project:
+    from engine.spec.rules import RuleContext, SpecEntry, check
+    from engine.spec.schema import TABLE_SCHEMA
+
     specs_dir = Path(specs_dir)
     shown = display_path(specs_dir)
     if not specs_dir.is_dir():
@@ -73,8 +78,11 @@ def load_project(specs_dir: Path) -> Project:
                    alerts=tuple(sorted(alerts, key=lambda a: a.name)))
 
 
-def _load_alerts(specs_dir: Path, ctx: RuleContext, diagnostics: list[Diagnostic]) -> list:
+def _load_alerts(specs_dir: Path, ctx, diagnostics: list[Diagnostic]) -> list:
     """specs/alerts/*.yaml: shape first, then the rules that need the tables (engine.spec.rules)."""
+    from engine.spec.rules import check_alerts
+    from engine.spec.schema import ALERT_SCHEMA
+
     loaded = []
     for path in sorted((specs_dir / ALERTS_FOLDER).glob("*.y*ml")):
         doc, valid = _load_document(path, ALERT_SCHEMA, diagnostics)
@@ -87,6 +95,8 @@ def _load_alerts(specs_dir: Path, ctx: RuleContext, diagnostics: list[Diagnostic
 
 
 def _load_settings(specs_dir: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:
+    from engine.spec.schema import PROJECT_SCHEMA
+
     path = specs_dir / PROJECT_FILE
     if not path.is_file():
         diagnostics.append(Diagnostic(display_path(path), 1, 1, "PROJECT_MISSING",
@@ -100,6 +110,8 @@ def _load_settings(specs_dir: Path, diagnostics: list[Diagnostic]) -> tuple[Proj
 
 def _load_document(path: Path, schema: str, diagnostics: list[Diagnostic]) -> tuple[Document | None, bool]:
     """Parse and shape-check one file; problems go to `diagnostics`. True when it passed both."""
+    from engine.spec.schema import validate_shape
+
     doc, problems = load_yaml(path)
     if doc is not None:
         problems = validate_shape(doc, schema)
