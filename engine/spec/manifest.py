@@ -39,8 +39,9 @@ class ManifestError(ValueError):
 # --- writing ---------------------------------------------------------------------------------------
 
 def to_manifest(project: Project, specs_path: str = "specs", comment: str = "") -> dict[str, Any]:
-    """Plain JSON data; `comment` goes first (JSON has no comments: e.g. a do-not-edit header). Locations name files relative to the project root (`specs/billing/x.yaml`),
-    whatever folder `generate` ran from, so the file is the same on every machine."""
+    """Plain JSON data. `comment` goes first (JSON has none: e.g. the do-not-edit header). Locations
+    name files from the project root (`specs/billing/x.yaml:3:1`) whatever folder `generate` ran
+    from, so the file is the same on every machine."""
     specs_root = Path(project.specs_dir).resolve()
 
     def relocate(location: Location) -> str:
