@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from engine.deploy.system_schemas import Action, decide
 from engine.errors import UserError
 from engine.render.sharing import recipient_statements, shared_objects
 from engine.spec.model import Project
@@ -21,10 +22,6 @@ from engine.spec.model import Project
 # A share built before Tablesmith sent STREAMING_TABLE (or by `ALTER SHARE ... ADD TABLE`) may list a
 # streaming table as TABLE: the same object, so it is not removed and re-added for that alone.
 _SAME_TYPE = {"STREAMING_TABLE": "TABLE"}
-# System schema states (SystemSchemaInfo.state): enabled, being enabled, can be enabled.
-ENABLED_STATES = frozenset({"ENABLE_COMPLETED", "MANAGED"})
-PENDING_STATES = frozenset({"ENABLE_INITIALIZED"})
-ENABLEABLE_STATES = frozenset({"AVAILABLE", ""})
 
 
 @dataclass(frozen=True)
@@ -188,12 +185,10 @@ def provider_plan(target: str, desired: ProviderDesired, actual: ProviderState) 
 def _check_prerequisites(desired: ProviderDesired, actual: ProviderState) -> None:
     """Problems only the user can fix, found before any write."""
     for schema in desired.system_schemas:
-        state = actual.system_schemas.get(schema)
-        if state is None:
-            raise UserError(f"system schema {schema} cannot be enabled: this metastore does not offer it "
-                            f"(offered: {', '.join(sorted(actual.system_schemas)) or 'none'})")
-        if not (state in ENABLED_STATES or state in PENDING_STATES or state in ENABLEABLE_STATES):
-            raise UserError(f"system schema {schema} cannot be enabled: its state is {state}")
+        decision = decide(schema, actual.system_schemas.get(schema))
+        if decision.action is Action.FAIL:
+            offered = f" (offered: {', '.join(sorted(actual.system_schemas)) or 'none'})" if schema not in actual.system_schemas else ""
+            raise UserError(f"system schema {schema} cannot be enabled: {decision.reason}{offered}")
     if actual.missing_tables:
         names = sorted(actual.missing_tables)
         verb = "does" if len(names) == 1 else "do"
@@ -208,13 +203,12 @@ def _check_prerequisites(desired: ProviderDesired, actual: ProviderState) -> Non
 def _system_schema_steps(desired: ProviderDesired, actual: ProviderState) -> list[Change]:
     steps = []
     for schema in desired.system_schemas:
-        state = actual.system_schemas[schema]
-        if state in ENABLED_STATES:
-            steps.append(Change(Kind.KEEP, f"system schema {schema} already enabled", schema))
-        elif state in PENDING_STATES:
-            steps.append(Change(Kind.KEEP, f"system schema {schema} being enabled ({state})", schema))
+        decision = decide(schema, actual.system_schemas[schema])  # FAIL was raised by the prerequisites
+        if decision.action is Action.KEEP:
+            steps.append(Change(Kind.KEEP, f"system schema {schema} {decision.reason}", schema))
         else:
-            steps.append(Change(Kind.ENABLE_SCHEMA, f"enable system schema {schema}", schema))
+            note = "" if decision.reason == "available" else f" ({decision.reason})"
+            steps.append(Change(Kind.ENABLE_SCHEMA, f"enable system schema {schema}{note}", schema))
     return steps
 
 

@@ -33,6 +33,7 @@ from databricks.sdk.service.sql import ExecuteStatementRequestOnWaitTimeout, Sta
 
 from engine import __version__
 from engine.deploy.plan import ActualObject, Change, Kind, ProviderDesired, ProviderState, SharedObjectSpec
+from engine.deploy.system_schemas import state_name
 from engine.deploy.targets import Target
 from engine.errors import UserError
 from engine.spec.outbound import url_problem
@@ -147,7 +148,7 @@ class Workspace:
     def provider_state(self, desired: ProviderDesired) -> ProviderState:
         metastore_id = self.metastore_id
         with self.api("listing system schemas", privilege=ADMIN):
-            schemas = {s.schema: s.state or "" for s in self.w.system_schemas.list(metastore_id)}
+            schemas = {s.schema: state_name(s.state) for s in self.w.system_schemas.list(metastore_id)}
         shares = {}
         grants = set()
         for share, _comment in desired.shares:

@@ -16,6 +16,7 @@ import jinja2
 
 from engine import escape
 from engine.render import viewmodel as vm
+from engine.spec import manifest
 from engine.spec.model import Project, Schedule
 
 
@@ -115,6 +116,12 @@ def render_bundle(project: Project, context: RenderContext) -> dict[str, str]:
 @renderer("maintenance", "generated/sql/maintenance.sql: OPTIMIZE/VACUUM for tables no pipeline maintains")
 def render_maintenance(project: Project, _context: RenderContext) -> dict[str, str]:
     return {"generated/sql/maintenance.sql": template("maintenance.sql.j2").render(maintenance=vm.maintenance_view(project))}
+
+
+@renderer("manifest", "generated/manifest.json: the validated project the pipeline registers (read without checks)")
+def render_manifest(project: Project, context: RenderContext) -> dict[str, str]:
+    header = f"{vm.HEADER}: run `tablesmith generate`; the pipeline registers exactly this"
+    return {manifest.MANIFEST_PATH: manifest.dumps(project, context.specs_path, comment=header)}
 
 
 @renderer("system_schemas", "generated/jobs/enable_system_schemas.py: notebook enabling the system schemas tables require")

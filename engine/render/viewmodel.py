@@ -380,10 +380,15 @@ def required_system_schemas(project: Project) -> tuple[str, ...]:
 
 # --- generated/jobs/enable_system_schemas.py ---------------------------------------------------
 
+# The rule the job imports from the synced bundle (the same one `tablesmith deploy plan` applies).
+SYSTEM_SCHEMA_RULE = "engine/deploy/system_schemas.py"
+
+
 @dataclass(frozen=True)
 class SystemSchemasView:
     header: str
     schemas: str  # a Python tuple literal
+    rule_module: str = SYSTEM_SCHEMA_RULE  # path from the bundle root
 
 
 def system_schemas_view(project: Project) -> SystemSchemasView:

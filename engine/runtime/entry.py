@@ -1,28 +1,36 @@
 """Stage: runtime. The single entry point the generic notebook and the local run both call.
 
-    register_pipeline(spark, {"tablesmith.specs_dir": ".../specs", ...})
+    register_pipeline(spark, {"tablesmith.manifest": ".../generated/manifest.json", ...})
+    register_pipeline(spark, conf, project=project)   # the local run: the project it already loaded
 
-Reads the project, applies configuration overrides, skips tables whose system sources are not
-available (with a warning), and registers every other table through the backend.
+Reads the compiled manifest (engine.spec.manifest: no YAML, no checks; they ran in `generate`),
+applies configuration overrides, skips tables whose system sources are not available (with a
+line on stderr, which lands in the driver log on Databricks), and registers every other table.
+Imports only the standard library, PyYAML and PySpark (tests/runtime/test_runtime_imports.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from engine.runtime.backend import PipelineBackend
 from engine.runtime.flows import FlowContext, SystemViewFlow, TableFlow
 from engine.runtime.queries import quote
 from engine.runtime.sources import DatabricksSystemSource, LocalSystemSource, SystemSource
-from engine.spec import load_project
+from engine.spec.manifest import MANIFEST_PATH, read_manifest
 from engine.spec.model import DatasetKind, Project, Schedule, Table
 
 CONF_PREFIX = "tablesmith."
 SETTING_OVERRIDES = ("catalog", "schema", "account_identifier", "workspace_identifier")
+# Every setting the notebook passes on (the bundle sets some; all are optional but one of
+# manifest / bundle_root).
+CONF_KEYS = ("manifest", "bundle_root", "catalog", "schema", "account_identifier", "workspace_identifier",
+             "schedule", "enabled_schemas", "mode", "source_root")
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,33 @@ class Registration:
 
 # The local run reads this after the engine imported the definitions file in-process.
 LAST_REGISTRATION: list[Registration] = []
+# The local run puts the project it loaded here while pyspark imports the definitions file (the
+# same notebook as on Databricks), so the specs are read once per run; empty on Databricks.
+PROVIDED_PROJECT: list[Project] = []
 
 
-def project_from_conf(conf: Mapping[str, str]) -> Project:
-    specs_dir = conf.get(CONF_PREFIX + "specs_dir")
-    if not specs_dir:
-        raise ValueError("pipeline configuration must set tablesmith.specs_dir to the folder of specs")
-    project = load_project(Path(specs_dir))
+@contextmanager
+def provided_project(project: Project) -> Iterator[None]:
+    PROVIDED_PROJECT[:] = [project]
+    try:
+        yield
+    finally:
+        PROVIDED_PROJECT.clear()
+
+
+def manifest_path(conf: Mapping[str, str]) -> Path:
+    """`tablesmith.manifest`, else the manifest `generate` writes under the bundle root."""
+    explicit = conf.get(CONF_PREFIX + "manifest")
+    if explicit:
+        return Path(explicit)
+    root = conf.get(CONF_PREFIX + "bundle_root")
+    if root:
+        return Path(root) / MANIFEST_PATH
+    raise ValueError("pipeline configuration must set tablesmith.manifest (the compiled specs, "
+                     f"{MANIFEST_PATH}) or tablesmith.bundle_root (the folder holding it)")
+
+
+def with_overrides(project: Project, conf: Mapping[str, str]) -> Project:
     overrides = {key: conf[CONF_PREFIX + key] for key in SETTING_OVERRIDES if conf.get(CONF_PREFIX + key)}
     if overrides:
         project = dataclasses.replace(project, settings=dataclasses.replace(project.settings, **overrides))
@@ -72,8 +100,13 @@ def skipped_tables(tables: list[Table], sources: SystemSource, spark: Any) -> di
     return skipped
 
 
-def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBackend | None = None) -> Registration:
-    project = project_from_conf(conf)
+def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBackend | None = None,
+                      project: Project | None = None) -> Registration:
+    """`project`: an already loaded project (the local run hands over the one it validated);
+    otherwise the manifest named by the configuration is read, once."""
+    if project is None:
+        project = PROVIDED_PROJECT[0] if PROVIDED_PROJECT else read_manifest(manifest_path(conf))
+    project = with_overrides(project, conf)
     local = (conf.get(CONF_PREFIX + "mode") or "databricks") == "local"
     settings = project.settings
     if local:
@@ -81,7 +114,7 @@ def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBack
         sources: SystemSource = LocalSystemSource(root, dict(settings.source_tables))
     else:
         enabled = conf.get(CONF_PREFIX + "enabled_schemas")
-        sources = DatabricksSystemSource(frozenset(enabled.split(",")) if enabled else None)
+        sources = DatabricksSystemSource(spark, frozenset(s.strip() for s in enabled.split(",")) if enabled else None)
     backend = backend or PipelineBackend(local=local)
 
     tables = selected_tables(project, conf.get(CONF_PREFIX + "schedule") or "all")

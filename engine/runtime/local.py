@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from engine.runtime.entry import LAST_REGISTRATION, Registration, skipped_tables
+from engine.runtime.entry import LAST_REGISTRATION, Registration, provided_project, skipped_tables
 from engine.runtime.refresh import RefreshPlan, RunState, files_fingerprint, plan_refresh, spec_fingerprint
 from engine.runtime.sources import LocalSystemSource
 from engine.runtime.queries import FAILED_EXPECTATION_MARKER
+from engine.spec import manifest
 from engine.spec.model import Project, Schedule
 
 NOTEBOOK = Path(__file__).with_name("pipeline_notebook.py")
@@ -128,10 +129,16 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_project(project: Project, layout: LocalLayout, source_root: Path, specs_dir: Path, extra_conf: dict[str, str] | None = None) -> dict[str, str]:
-    """The spark-pipelines project around the generic registration code; returns its configuration."""
+    """The spark-pipelines project around the generic registration code; returns its configuration.
+
+    The project's manifest is written beside it, so `spark-pipelines run` on the written project
+    registers the same tables without the specs; `run_pipeline` hands the loaded project over instead.
+    """
+    manifest_file = layout.pipeline_dir / "manifest.json"
+    _write(manifest_file, manifest.dumps(project, _posix_relative(specs_dir, Path.cwd())))
     conf = {
         "tablesmith.mode": "local",
-        "tablesmith.specs_dir": str(specs_dir.resolve()),
+        "tablesmith.manifest": str(manifest_file.resolve()),
         "tablesmith.source_root": str(source_root.resolve()),
         "tablesmith.schema": project.settings.schema,
         "tablesmith.schedule": "all",
@@ -149,6 +156,13 @@ def write_project(project: Project, layout: LocalLayout, source_root: Path, spec
     _write(layout.pipeline_dir / "transformations" / "tablesmith_pipeline.py", NOTEBOOK.read_text(encoding="utf-8"))
     write_spark_conf(layout)
     return conf
+
+
+def _posix_relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
 
 
 def write_spark_conf(layout: LocalLayout) -> None:
@@ -211,11 +225,15 @@ def run_pipeline(
     spark: Any,
     layout: LocalLayout,
     *,
+    project: Project | None = None,
     full_refresh: bool = False,
     refresh: Sequence[str] = (),
     echo: Callable[[str], None] = print,
 ) -> RunResult:
-    """Register definitions through pyspark.pipelines and run the graph, reporting each flow."""
+    """Register definitions through pyspark.pipelines and run the graph, reporting each flow.
+
+    `project`: the project the caller loaded, used by the definitions file instead of reading the
+    written manifest again."""
     from pyspark.pipelines.cli import load_pipeline_spec, register_definitions
     from pyspark.pipelines.spark_connect_graph_element_registry import SparkConnectGraphElementRegistry
     from pyspark.pipelines.spark_connect_pipeline import create_dataflow_graph, start_run
@@ -230,7 +248,11 @@ def run_pipeline(
     graph_id = create_dataflow_graph(spark, default_catalog=spec.catalog, default_database=spec.database, sql_conf=spec.configuration)
     registry = SparkConnectGraphElementRegistry(spark, graph_id)
     LAST_REGISTRATION.clear()
-    register_definitions(layout.spec_file, registry, spec, spark, graph_id)
+    if project is None:
+        register_definitions(layout.spec_file, registry, spec, spark, graph_id)
+    else:
+        with provided_project(project):
+            register_definitions(layout.spec_file, registry, spec, spark, graph_id)
     if not LAST_REGISTRATION:
         raise RuntimeError("the definitions file registered nothing")
     registration: Registration = LAST_REGISTRATION[0]
@@ -354,7 +376,7 @@ def run_local(
     session_seconds = time.perf_counter() - session_started
     refresh = list(plan.tables or ())
     echo(f"running {len(refresh) or len(project.tables)} tables{' (full refresh)' if full_refresh else ''}")
-    result = run_pipeline(spark, layout, full_refresh=full_refresh, refresh=refresh, echo=echo)
+    result = run_pipeline(spark, layout, project=project, full_refresh=full_refresh, refresh=refresh, echo=echo)
     result.session_seconds = session_seconds
     if result.failed:
         result.seconds = time.perf_counter() - began

@@ -23,13 +23,33 @@ class SystemSource(Protocol):
 
 @dataclass(frozen=True)
 class DatabricksSystemSource:
-    """system.<schema>.<table> straight from Unity Catalog."""
+    """system.<schema>.<table> straight from Unity Catalog.
 
+    A system schema that is not enabled has no tables, so each system table the selected tables
+    read is probed once (`spark.catalog.tableExists`, a catalog lookup allowed while the pipeline
+    defines its datasets); the tables that need a missing one are skipped, as a local run skips a
+    missing folder. `enabled_schemas` (pipeline setting `tablesmith.enabled_schemas`) replaces the
+    probe when set.
+    """
+
+    spark: Any = None
     enabled_schemas: frozenset[str] | None = None  # None: probe the catalog
+    _problems: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # probed name -> problem ("" = found)
 
     def available(self, name: str) -> bool:
-        schema = name.split(".")[1]
-        return self.enabled_schemas is None or schema in self.enabled_schemas
+        if self.enabled_schemas is not None:
+            return name.split(".")[1] in self.enabled_schemas
+        return not self._problem(name)
+
+    def _problem(self, name: str) -> str:
+        if name not in self._problems:
+            try:
+                found = bool(self.spark.catalog.tableExists(name))
+                self._problems[name] = "" if found else "not found in Unity Catalog"
+            except Exception as exc:  # noqa: BLE001 - e.g. no USE SCHEMA on it: the table cannot be read either
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                self._problems[name] = f"could not be checked: {first_line[:300]}"
+        return self._problems[name]
 
     def read(self, spark: Any, name: str, *, streaming: bool) -> Any:
         if streaming:
@@ -38,7 +58,10 @@ class DatabricksSystemSource:
         return spark.read.table(name)
 
     def describe(self, name: str) -> str:
-        return name
+        if self.enabled_schemas is not None and not self.available(name):
+            return f"{name}: schema not in tablesmith.enabled_schemas ({','.join(sorted(self.enabled_schemas)) or 'empty'})"
+        problem = self._problems.get(name, "")
+        return f"{name}: {problem}" if problem else name
 
 
 @dataclass(frozen=True)

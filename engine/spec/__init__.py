@@ -14,8 +14,10 @@ from engine.spec.errors import Diagnostic, SpecError, display_path
 from engine.spec.files import discover
 from engine.spec.loader import Document, Positions, load_yaml
 from engine.spec.model import Project, ProjectSettings, Table
-from engine.spec.rules import RuleContext, SpecEntry, check, check_alerts
-from engine.spec.schema import ALERT_SCHEMA, PROJECT_SCHEMA, TABLE_SCHEMA, validate_shape
+
+# The checks (JSON Schema via jsonschema, SQL rules via sqlglot) are imported inside the functions
+# that validate: importing the model or the manifest reader (the pipeline runtime does both on
+# Databricks) must not need packages a serverless pipeline may lack.
 
 __all__ = ["Diagnostic", "SpecError", "Project", "Table", "load_project", "table_spec_files"]
 
@@ -26,6 +28,9 @@ def table_spec_files(specs_dir: Path) -> list[Path]:
 
 
 def load_project(specs_dir: Path) -> Project:
+    from engine.spec.rules import RuleContext, SpecEntry, check
+    from engine.spec.schema import TABLE_SCHEMA
+
     specs_dir = Path(specs_dir)
     shown = display_path(specs_dir)
     found = discover(specs_dir)
@@ -64,8 +69,11 @@ def load_project(specs_dir: Path) -> Project:
                    alerts=tuple(sorted(alerts, key=lambda a: a.name)))
 
 
-def _load_alerts(files: tuple[Path, ...], ctx: RuleContext, diagnostics: list[Diagnostic]) -> list:
+def _load_alerts(files: tuple[Path, ...], ctx, diagnostics: list[Diagnostic]) -> list:
     """specs/alerts/*.yaml: shape first, then the rules that need the tables (engine.spec.rules)."""
+    from engine.spec.rules import check_alerts
+    from engine.spec.schema import ALERT_SCHEMA
+
     loaded = []
     for path in files:
         doc, valid = _load_document(path, ALERT_SCHEMA, diagnostics)
@@ -78,6 +86,8 @@ def _load_alerts(files: tuple[Path, ...], ctx: RuleContext, diagnostics: list[Di
 
 
 def _load_settings(path: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:
+    from engine.spec.schema import PROJECT_SCHEMA
+
     doc, valid = _load_document(path, PROJECT_SCHEMA, diagnostics)
     if not valid:
         return None, doc.positions if doc else None
@@ -86,6 +96,8 @@ def _load_settings(path: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSe
 
 def _load_document(path: Path, schema: str, diagnostics: list[Diagnostic]) -> tuple[Document | None, bool]:
     """Parse and shape-check one file; problems go to `diagnostics`. True when it passed both."""
+    from engine.spec.schema import validate_shape
+
     doc, problems = load_yaml(path)
     if doc is not None:
         problems = validate_shape(doc, schema)

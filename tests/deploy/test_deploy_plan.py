@@ -118,10 +118,10 @@ def test_schema_states():
     plan = provider_plan("t", desired(TABLE, schemas=("billing", "lakeflow", "query")),
                          state(system_schemas={"billing": "MANAGED", "lakeflow": "", "query": "ENABLE_INITIALIZED"}, shares={}))
     lines = [s.line for s in plan.steps if s.subject in ("billing", "lakeflow", "query")]
-    assert lines == ["= system schema billing already enabled", "+ enable system schema lakeflow",
+    assert lines == ["= system schema billing already enabled (managed by Databricks)", "+ enable system schema lakeflow",
                      "= system schema query being enabled (ENABLE_INITIALIZED)"]
-    with pytest.raises(UserError, match="system schema query cannot be enabled: its state is DISABLE_INITIALIZED"):
-        provider_plan("t", desired(TABLE, schemas=("query",)), state(system_schemas={"query": "DISABLE_INITIALIZED"}))
+    with pytest.raises(UserError, match="system schema query cannot be enabled: its state is UNAVAILABLE"):
+        provider_plan("t", desired(TABLE, schemas=("query",)), state(system_schemas={"query": "UNAVAILABLE"}))
 
 
 def test_the_example_targets_in_specs_project_yaml_match_the_schema():

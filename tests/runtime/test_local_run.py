@@ -33,9 +33,21 @@ def _checkpoint_files(local_spark, table) -> int:
     return sum(1 for p in storage.rglob("*") if p.is_file() and table in p.as_posix() and "/offsets/" in p.as_posix())
 
 
-def test_first_run_builds_every_pattern(local_spark, tiny_source):
+def test_first_run_builds_every_pattern(local_spark, tiny_source, monkeypatch):
+    import engine.runtime.entry
+    import engine.spec
+
+    loads = []
+    real_load = engine.spec.load_project
+    monkeypatch.setattr(engine.spec, "load_project", lambda specs: loads.append(specs) or real_load(specs))
+
+    def no_second_read(path):
+        raise AssertionError(f"the local run read its specs again from {path}")
+
+    monkeypatch.setattr(engine.runtime.entry, "read_manifest", no_second_read)
     result = _run(local_spark, tiny_source)
     spark = local_spark.spark
+    assert loads == [SPECS]  # the specs are loaded once per run; the notebook is handed that project
 
     usage = _rows(spark, "usage_raw", ["record_id"])
     assert [r["record_id"] for r in usage] == ["r1", "r2", "r3", "r4", "r6", "r7"]  # the NULL id was dropped
