@@ -114,7 +114,7 @@ def test_pipelines_share_one_notebook_and_differ_by_schedule(outputs):
             "tablesmith.schema": "${var.schema}",
             "tablesmith.account_identifier": "${var.account_identifier}",
             "tablesmith.workspace_identifier": "${var.workspace_identifier}",
-            "tablesmith.specs_dir": "${workspace.file_path}/specs",
+            "tablesmith.manifest": "${workspace.file_path}/generated/manifest.json",
             "tablesmith.schedule": schedule,
             "tablesmith.bundle_root": "${workspace.file_path}",
         }
