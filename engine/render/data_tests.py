@@ -24,7 +24,7 @@ from engine.render.registry import renderer, template
 from engine.render.viewmodel import HEADER, KIND_LABELS, collapse, first_sentence, grain, sql_ident, sql_string
 from engine.runtime.queries import passes
 from engine.spec.model import DatasetKind, Expectation, OnViolation, Project, Table
-from engine.spec.spark_types import canonical
+from engine.sql.types import canonical
 
 FOLDER = "generated/data_tests"
 JOB_FILE = "generated/resources/tablesmith_data_tests_job.yml"

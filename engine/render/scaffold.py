@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.cli import UserError
+from engine.errors import UserError
 from engine.render.viewmodel import quoted
 from engine.sources import system_tables
 from engine.sources.system_tables import SYSTEM_TABLES
@@ -20,6 +20,7 @@ from engine.spec import SpecError, load_project
 from engine.spec.build import _current_name  # the loader's own rule for the default latest-row table name
 from engine.spec.model import DatasetKind, Project, Schedule
 from engine.spec.schema import TABLE_SCHEMA, schema_text
+from engine.sql import types
 
 PATTERNS = ("stream", "snapshot", "scd2", "aggregate", "view")
 DOMAINS = tuple(json.loads(schema_text(TABLE_SCHEMA))["properties"]["domain"]["enum"])
@@ -137,8 +138,8 @@ def _source_facts(project: Project, pattern: str, source: str):
             raise UserError(f"'{source}' is not a slowly changing table; pattern 'scd2' reads one of: {choices}")
         fields = system_tables.columns(source)
         columns = tuple(SourceColumn(f.name, _type_text(f.type), f"From {source}.") for f in fields
-                        if not isinstance(f.type, system_tables.Struct))
-        structs = tuple(f.name for f in fields if isinstance(f.type, system_tables.Struct))
+                        if not isinstance(f.type, types.Struct))
+        structs = tuple(f.name for f in fields if isinstance(f.type, types.Struct))
         return columns, structs, entry.scd2_keys, (entry.sequence_column or "", entry.delete_column or "")
     if source not in project.table_names:
         raise UserError(f"'{source}' is neither a system table (system.<schema>.<table>) nor a table in the specs")
@@ -162,16 +163,7 @@ def _group_columns(columns: tuple[SourceColumn, ...]) -> tuple[str, ...]:
     return tuple(group)
 
 
-def _type_text(column_type) -> str:
-    if isinstance(column_type, system_tables.Primitive):
-        return column_type.name
-    if isinstance(column_type, system_tables.Decimal):
-        return f"DECIMAL({column_type.precision},{column_type.scale})"
-    if isinstance(column_type, system_tables.Array):
-        return f"ARRAY<{_type_text(column_type.element)}>"
-    if isinstance(column_type, system_tables.Map):
-        return f"MAP<{_type_text(column_type.key)},{_type_text(column_type.value)}>"
-    return "STRUCT<" + ", ".join(f"{f.name}:{_type_text(f.type)}" for f in column_type.fields) + ">"
+_type_text = types.ddl  # the registry's parsed types, printed as DDL for the starter spec
 
 
 def _column_yaml(column: SourceColumn, *, nullable: bool) -> str:

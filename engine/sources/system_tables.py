@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -22,6 +21,8 @@ from typing import TYPE_CHECKING, Mapping
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pyarrow
     from pyspark.sql.types import DataType as SparkDataType, StructType
+
+    from engine.sql.types import ColumnType, Field
 
 
 @dataclass(frozen=True)
@@ -317,143 +318,30 @@ def local_path(root: Path, name: str) -> Path:
     return Path(root) / table.schema / table.table
 
 
-# --- DDL parsing -------------------------------------------------------------------------------
-# A small recursive-descent parser for the subset of Spark DDL used above. Spark's own parser
-# (StructType.fromDDL) needs a running JVM; the demo generator and spec validation must not.
+def columns(name: str) -> "tuple[Field, ...]":
+    """The columns of a registered table, in order (parsed by engine.sql.types, i.e. sqlglot).
 
-@dataclass(frozen=True)
-class Primitive:
-    name: str  # upper case: STRING, BOOLEAN, TINYINT, INT, BIGINT, DOUBLE, DATE, TIMESTAMP
+    Imported here, not at the top: the Databricks pipeline imports this registry for its names
+    and must not need sqlglot; only local runs, the demo generator and validate parse the DDL.
+    """
+    from engine.sql.types import parse_columns
 
-
-@dataclass(frozen=True)
-class Decimal:
-    precision: int
-    scale: int
-
-
-@dataclass(frozen=True)
-class Array:
-    element: "ColumnType"
-
-
-@dataclass(frozen=True)
-class Map:
-    key: "ColumnType"
-    value: "ColumnType"
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: "ColumnType"
-
-
-@dataclass(frozen=True)
-class Struct:
-    fields: tuple[Field, ...]
-
-
-ColumnType = Primitive | Decimal | Array | Map | Struct
-
-_PRIMITIVES = {"STRING", "BOOLEAN", "TINYINT", "INT", "BIGINT", "DOUBLE", "DATE", "TIMESTAMP"}
-_TOKEN = re.compile(r"\s*(`[^`]+`|[A-Za-z_][A-Za-z0-9_]*|\d+|[<>(),:])")
-
-
-class _DdlParser:
-    def __init__(self, text: str):
-        self.text = text
-        self.tokens = self._tokenize(text)
-        self.pos = 0
-
-    @staticmethod
-    def _tokenize(text: str) -> list[str]:
-        tokens, pos, stripped = [], 0, text.rstrip()
-        while pos < len(stripped):
-            match = _TOKEN.match(stripped, pos)
-            if not match:
-                raise ValueError(f"unexpected character {stripped[pos]!r} at {pos} in DDL: {text[:60]}...")
-            tokens.append(match.group(1))
-            pos = match.end()
-        return tokens
-
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self, expected: str | None = None) -> str:
-        token = self.peek()
-        if token is None or (expected is not None and token.upper() != expected):
-            raise ValueError(f"expected {expected or 'a token'} but found {token!r} (token {self.pos})")
-        self.pos += 1
-        return token
-
-    def name(self) -> str:
-        return self.take().strip("`")
-
-    def columns(self) -> Struct:
-        fields = [Field(self.name(), self.type())]
-        while self.peek() == ",":
-            self.take(",")
-            fields.append(Field(self.name(), self.type()))
-        if self.peek() is not None:
-            raise ValueError(f"unexpected {self.peek()!r} after a complete column")
-        return Struct(tuple(fields))
-
-    def type(self) -> ColumnType:
-        word = self.take().upper()
-        if word in _PRIMITIVES:
-            return Primitive(word)
-        if word == "DECIMAL":
-            self.take("(")
-            precision = int(self.take())
-            self.take(",")
-            scale = int(self.take())
-            self.take(")")
-            return Decimal(precision, scale)
-        self.take("<")
-        if word == "ARRAY":
-            result: ColumnType = Array(self.type())
-        elif word == "MAP":
-            key = self.type()
-            self.take(",")
-            result = Map(key, self.type())
-        elif word == "STRUCT":
-            fields = [self.struct_field()]
-            while self.peek() == ",":
-                self.take(",")
-                fields.append(self.struct_field())
-            result = Struct(tuple(fields))
-        else:
-            raise ValueError(f"unsupported type {word!r}")
-        self.take(">")
-        return result
-
-    def struct_field(self) -> Field:
-        name = self.name()
-        self.take(":")
-        return Field(name, self.type())
-
-
-@functools.lru_cache(maxsize=None)
-def parse_ddl(ddl: str) -> Struct:
-    """Parse a DDL column list into a neutral type tree (no Spark, no Arrow)."""
-    return _DdlParser(ddl).columns()
-
-
-def columns(name: str) -> tuple[Field, ...]:
-    """The columns of a registered table, in order."""
-    return parse_ddl(get(name).ddl).fields
+    return parse_columns(get(name).ddl).fields
 
 
 # --- Spark and Arrow schemas -------------------------------------------------------------------
 
 def spark_schema(name: str) -> "StructType":
     """The Spark schema of a registered table (all fields nullable, as Databricks reports them)."""
-    return _to_spark(parse_ddl(get(name).ddl))  # type: ignore[return-value]
+    from engine.sql.types import Struct
+
+    return _to_spark(Struct(columns(name)))  # type: ignore[return-value]
 
 
-def _to_spark(column_type: ColumnType) -> "SparkDataType":
+def _to_spark(column_type: "ColumnType") -> "SparkDataType":
     from pyspark.sql import types as T
+
+    from engine.sql.types import Array, Decimal, Map, Primitive
 
     if isinstance(column_type, Primitive):
         return {
@@ -483,8 +371,10 @@ def arrow_schema(name: str) -> "pyarrow.Schema":
     return pa.schema([pa.field(f.name, _ddl_to_arrow(f.type)) for f in columns(name)])
 
 
-def _ddl_to_arrow(column_type: ColumnType) -> "pyarrow.DataType":
+def _ddl_to_arrow(column_type: "ColumnType") -> "pyarrow.DataType":
     import pyarrow as pa
+
+    from engine.sql.types import Array, Decimal, Map, Primitive
 
     if isinstance(column_type, Primitive):
         return {

@@ -19,7 +19,7 @@ from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_nam
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
 from engine.spec.model import IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
-from engine.spec.spark_types import TypeSyntaxError, canonical
+from engine.sql.types import TypeSyntaxError, canonical
 
 SOURCE_PATTERNS = (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2)
 QUERY_PATTERNS = (Pattern.AGGREGATE, Pattern.VIEW)
