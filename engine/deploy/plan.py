@@ -8,13 +8,13 @@ change ("="), is a `Change`, so plan and apply print the same lines.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
 from engine.deploy.system_schemas import Action, decide
 from engine.errors import UserError
-from engine.render.sharing import recipient_statements, shared_objects
+from engine.render.sharing import recipient_statements
+from engine.sharing import shared_objects
 from engine.spec.model import Project
 
 # --- desired state (from the specs) ---------------------------------------------------------------
@@ -56,30 +56,14 @@ class ProviderDesired:
     grants: tuple[tuple[str, str], ...]  # (share, recipient)
 
 
-def unquote_ident(text: str) -> str:
-    """`a`.`b` -> a.b (the inverse of viewmodel.sql_ident)."""
-    return ".".join(part.replace("``", "`") for part in re.findall(r"`((?:[^`]|``)*)`", text))
-
-
-def unquote_string(text: str) -> str:
-    """'it\\'s' -> it's (the inverse of viewmodel.sql_string)."""
-    return re.sub(r"\\(.)", r"\1", text[1:-1]) if len(text) >= 2 else ""
-
-
 def provider_desired(project: Project, catalog: str | None = None, schema: str | None = None) -> ProviderDesired:
     """What the specs want shared; `catalog`/`schema`: where the target's pipeline wrote the tables."""
     s = project.settings
-    objects = []
-    # Reuse the renderer's view of shares: one source of truth for names, aliases, comments.
-    for obj in shared_objects(project, catalog, schema):
-        objects.append(SharedObjectSpec(
-            share=unquote_ident(obj.share),
-            name=unquote_ident(obj.name),
-            data_object_type=obj.data_object_type,
-            shared_as=unquote_ident(obj.shared_as),
-            history=(obj.history == "WITH HISTORY") if obj.history else None,
-            comment=unquote_string(obj.comment),
-        ))
+    objects = [
+        SharedObjectSpec(share=obj.share, name=obj.full_name, data_object_type=obj.data_object_type,
+                         shared_as=obj.shared_as, history=obj.history, comment=obj.description)
+        for obj in shared_objects(project, catalog, schema)  # the one model the SQL renderer also uses
+    ]
     shares = {share.name: share.comment for share in s.shares}
     for o in objects:
         shares.setdefault(o.share, "")

@@ -1,8 +1,9 @@
 """Stage: render. Delta Sharing: the provider script (share, objects, recipients, grants) and the
-recipient script (catalogs from shares, consolidated cross-workspace views).
+recipient script (catalogs from shares, consolidated cross-workspace views, the project's central views).
 
-One source of truth: each statement is rendered once, by a macro in templates/_sharing.sql.j2, from
-the view-model below. The .sql files lay those statements out with comments; `provider_statements`
+What is shared comes from the neutral model (engine.sharing), which `tablesmith deploy` turns into SDK
+calls; here it is only quoted for SQL. Each statement is rendered once, by a macro in
+templates/_sharing.sql.j2, from the view-model below. The .sql files lay those statements out with comments; `provider_statements`
 and `recipient_statements` return the same statements as plain strings (no trailing semicolon) for
 `tablesmith deploy`, which runs them through the SQL statement API.
 
@@ -19,36 +20,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine import sharing
 from engine.render.registry import renderer, template
-from engine.render.viewmodel import (
-    CATALOG_PARAMETER,
-    HEADER,
-    KIND_LABELS,
-    SCHEMA_PARAMETER,
-    collapse,
-    first_sentence,
-    sql_ident,
-    sql_string,
-)
-from engine.spec.model import DatasetKind, Project, ShareMembership, Table
+from engine.render.viewmodel import CATALOG_PARAMETER, HEADER, KIND_LABELS, SCHEMA_PARAMETER, sql_ident, sql_string
+from engine.spec.model import REFERENCE, DatasetKind, Project
 
 PROVIDER_SQL = "generated/sql/delta_sharing_provider.sql"
 RECIPIENT_SQL = "generated/sql/delta_sharing_recipient.sql"
-CONSOLIDATED_PREFIX = "all_workspaces_"
-# Convention for the cross-workspace cost views: a shared table with these columns holds daily cost
-# per workspace; when several do, the one with the fewest columns (the most aggregated) is used.
-COST_COLUMNS = ("usage_date", "workspace_id", "total_cost_usd")
 
 # ALTER SHARE has no STREAMING TABLE keyword: a streaming table is added with ADD TABLE.
 _SHARE_KEYWORDS = {
     DatasetKind.STREAMING_TABLE: "TABLE",
     DatasetKind.MATERIALIZED_VIEW: "MATERIALIZED VIEW",
-    DatasetKind.VIEW: "VIEW",
-}
-# The REST API (SharedDataObject.data_object_type) names each kind exactly.
-_DATA_OBJECT_TYPES = {
-    DatasetKind.STREAMING_TABLE: "STREAMING_TABLE",
-    DatasetKind.MATERIALIZED_VIEW: "MATERIALIZED_VIEW",
     DatasetKind.VIEW: "VIEW",
 }
 
@@ -66,108 +49,57 @@ class Script:
     statements: tuple[Statement, ...]
 
 
-# --- view-model --------------------------------------------------------------------------------
+# --- SQL view-model: the neutral sharing model (engine.sharing), quoted for SQL -------------------
 
 @dataclass(frozen=True)
-class SharedObject:
-    table: str
+class SqlObject:
     share: str
     keyword: str
-    data_object_type: str  # the REST API's type: STREAMING_TABLE | MATERIALIZED_VIEW | VIEW
     name: str
     comment: str
-    shared_as: str  # `<project schema>`.`<alias or table>`: what recipients see, wherever the table lives
+    shared_as: str
     history: str  # "WITH HISTORY" / "WITHOUT HISTORY" for tables; "" for views (the grammar has no clause)
-    pii: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Branch:
+class SqlBranch:
     label: str
     source: str
 
 
 @dataclass(frozen=True)
-class ConsolidatedView:
-    table: str
+class SqlConsolidatedView:
     name: str
     comment: str
     columns: tuple[str, ...]
-    branches: tuple[Branch, ...]
+    branches: tuple[SqlBranch, ...]
 
 
 @dataclass(frozen=True)
-class CostViews:
-    source_table: str
-    source: str
-    costs: str
-    summary: str
+class SqlCentralView:
+    name: str
+    comment: str
+    query: str
 
 
-def _memberships(project: Project) -> list[tuple[Table, ShareMembership]]:
-    order = {share.name: i for i, share in enumerate(project.settings.shares)}
-    pairs = [(t, m) for t in project.tables for m in t.share]
-    return sorted(pairs, key=lambda pair: (order.get(pair[1].share, len(order)), pair[1].share, pair[0].name))
+def _sql_object(obj: sharing.SharedObject) -> SqlObject:
+    history = "" if obj.history is None else ("WITH HISTORY" if obj.history else "WITHOUT HISTORY")
+    return SqlObject(sql_ident(obj.share), _SHARE_KEYWORDS[obj.kind], sql_ident(obj.catalog, obj.schema, obj.table),
+                     sql_string(obj.description), sql_ident(obj.shared_schema, obj.shared_name), history)
 
 
-def shared_objects(project: Project, catalog: str | None = None, schema: str | None = None) -> tuple[SharedObject, ...]:
-    """Each table in each of its shares. `catalog`/`schema`: where the tables live (default: the
-    project's); the name recipients see always uses the project's schema, so a provider that writes
-    elsewhere still shares what the central views read."""
-    s = project.settings
-    catalog, schema = catalog or s.catalog, schema or s.schema
-    objects = []
-    for table, member in _memberships(project):
-        is_table = table.dataset_kind is DatasetKind.STREAMING_TABLE
-        objects.append(SharedObject(
-            table=table.name,
-            share=sql_ident(member.share),
-            keyword=_SHARE_KEYWORDS[table.dataset_kind],
-            data_object_type=_DATA_OBJECT_TYPES[table.dataset_kind],
-            name=sql_ident(catalog, schema, table.name),
-            comment=sql_string(first_sentence(table.description)),
-            shared_as=sql_ident(s.schema, member.alias or table.name),
-            history=("WITH HISTORY" if member.history else "WITHOUT HISTORY") if is_table else "",
-            pii=table.pii_columns,
-        ))
-    return tuple(objects)
-
-
-def consolidated_views(project: Project) -> tuple[ConsolidatedView, ...]:
-    """One view per shared table: the table from every provider catalog whose share holds it."""
-    s = project.settings
-    views = []
-    for table in sorted(project.tables, key=lambda t: t.name):
-        branches = []
-        for provider in s.providers:
-            member = next((m for m in table.share if m.share == provider.share), None)
-            if member is not None:
-                source = sql_ident(provider.catalog, s.schema, member.alias or table.name)
-                branches.append(Branch(sql_string(provider.name), source))
-        if branches:
-            views.append(ConsolidatedView(
-                table=table.name,
-                name=sql_ident(s.central_catalog, s.central_schema, CONSOLIDATED_PREFIX + table.name),
-                comment=sql_string(f"{table.name} from every provider workspace, with source_workspace. {first_sentence(table.description)}"),
-                columns=tuple(sql_ident(c.name) for c in table.all_columns),
-                branches=tuple(branches),
-            ))
-    return tuple(views)
-
-
-def cost_views(project: Project, views: tuple[ConsolidatedView, ...]) -> CostViews | None:
-    candidates = [project.table(v.table) for v in views]
-    candidates = [t for t in candidates if set(COST_COLUMNS) <= {c.name for c in t.all_columns}]
-    if not candidates:
-        return None
-    chosen = min(candidates, key=lambda t: (len(t.columns), t.name))
-    s = project.settings
-    return CostViews(
-        source_table=chosen.name,
-        source=sql_ident(s.central_catalog, s.central_schema, CONSOLIDATED_PREFIX + chosen.name),
-        costs=sql_ident(s.central_catalog, s.central_schema, CONSOLIDATED_PREFIX + "costs"),
-        summary=sql_ident(s.central_catalog, s.central_schema, "all_accounts_summary"),
+def _sql_consolidated(view: sharing.ConsolidatedView) -> SqlConsolidatedView:
+    return SqlConsolidatedView(
+        name=sql_ident(view.catalog, view.schema, view.name),
+        comment=sql_string(view.description),
+        columns=tuple(sql_ident(c) for c in view.columns),
+        branches=tuple(SqlBranch(sql_string(b.provider), sql_ident(b.catalog, b.schema, b.table)) for b in view.branches),
     )
+
+
+def _sql_central(view: sharing.CentralViewPlan) -> SqlCentralView:
+    query = REFERENCE.sub(lambda m: sql_ident(view.catalog, view.schema, view.reads[m.group(1)]), view.query.strip().rstrip(";").rstrip())
+    return SqlCentralView(sql_ident(view.catalog, view.schema, view.name), sql_string(view.description), query)
 
 
 # --- statements --------------------------------------------------------------------------------
@@ -184,12 +116,11 @@ def provider_script(project: Project) -> Script:
     s = project.settings
     statements = [Statement((), _text("create_share", sql_ident(share.name), sql_string(share.comment) if share.comment else ""))
                   for share in s.shares]
-    for obj in shared_objects(project, CATALOG_PARAMETER, SCHEMA_PARAMETER):
-        table = project.table(obj.table)
-        comments = [f"{obj.table}: {KIND_LABELS[table.dataset_kind]}" + (", with history" if obj.history == "WITH HISTORY" else "")]
+    for obj in sharing.shared_objects(project, CATALOG_PARAMETER, SCHEMA_PARAMETER):
+        comments = [f"{obj.table}: {KIND_LABELS[obj.kind]}" + (", with history" if obj.history else "")]
         if obj.pii:
             comments.append("PII shared (include_pii: true): " + ", ".join(obj.pii))
-        statements.append(Statement(tuple(comments), _text("add_object", obj)))
+        statements.append(Statement(tuple(comments), _text("add_object", _sql_object(obj))))
     for recipient in s.recipients:
         statements.append(Statement((), _text("create_recipient", sql_ident(recipient.name), sql_string(recipient.sharing_identifier),
                                               sql_string(recipient.comment) if recipient.comment else "")))
@@ -216,13 +147,9 @@ def recipient_script(project: Project) -> Script:
                             _text("create_catalog", sql_ident(p.catalog), sql_ident(p.provider, p.share)))
                   for p in s.providers]
     statements.append(Statement((), _text("create_schema", sql_ident(s.central_catalog, s.central_schema))))
-    views = consolidated_views(project)
-    statements.extend(Statement((), _text("consolidated_view", view)) for view in views)
-    costs = cost_views(project, views)
-    if costs is not None:
-        statements.append(Statement((f"daily cost per workspace, from {costs.source_table} (columns {', '.join(COST_COLUMNS)})",),
-                                    _text("costs_view", costs)))
-        statements.append(Statement(("one row per account across every provider workspace",), _text("accounts_summary_view", costs)))
+    statements.extend(Statement((), _text("consolidated_view", _sql_consolidated(view))) for view in sharing.consolidated_views(project))
+    statements.extend(Statement((f"central view {view.name} (project.yaml central.views)",), _text("central_view", _sql_central(view)))
+                      for view in sharing.central_views(project))
     return Script(
         header=HEADER,
         intro=(
@@ -230,7 +157,7 @@ def recipient_script(project: Project) -> Script:
             f"(the catalog {s.central_catalog} must exist; the schema is created).",
             "Each provider's share is mounted as a catalog; each shared table gets an all_workspaces_<table> view that",
             "UNION ALLs it from every provider catalog with an explicit column list and a source_workspace column.",
-            collapse(f"Cost views use the shared table with columns {', '.join(COST_COLUMNS)} (fewest columns wins)."),
+            "Then the central views project.yaml declares (central.views), in their order.",
         ),
         statements=tuple(statements),
     )

@@ -8,6 +8,7 @@ from typing import Any
 from engine.spec.loader import Document, KeyPath
 from engine.spec.model import (
     Alert,
+    CentralView,
     Channel,
     Column,
     Expectation,
@@ -146,6 +147,10 @@ def settings_from_doc(doc: Document) -> ProjectSettings:
         ),
         central_catalog=central.get("catalog", "monitoring_central"),
         central_schema=central.get("schema", "consolidated"),
+        central_views=tuple(
+            CentralView(v["name"], v["description"], v["query"], doc.positions.at(("central", "views", i)))
+            for i, v in enumerate(central.get("views", ()))
+        ),
         source_root=sources.get("local_root", ".tablesmith/source"),
         source_tables=MappingProxyType(dict(sources.get("tables", {}))),
         targets=MappingProxyType(dict(d.get("targets", {}))),

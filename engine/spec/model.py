@@ -14,6 +14,21 @@ from typing import Mapping
 from engine.spec.loader import Location
 
 IDENTIFIER_COLUMNS = ("_account_identifier", "_workspace_identifier")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "approx.", "incl.")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a description (its purpose); abbreviations such as e.g. do not end it."""
+    text = " ".join(text.split())
+    for match in _SENTENCE_END.finditer(text):
+        if not text[: match.end()].lower().endswith(_ABBREVIATIONS):
+            return text[: match.end()]
+    return text
+
+
+# The central workspace's view of a shared table, from every provider: all_workspaces_<table>.
+CONSOLIDATED_PREFIX = "all_workspaces_"
 
 # One explicit reference syntax, readable without Spark: ${table} or ${system.schema.table}.
 REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
@@ -188,6 +203,20 @@ class Provider:
 
 
 @dataclass(frozen=True)
+class CentralView:
+    """A view the central workspace builds over the consolidated views (project.yaml central.views)."""
+
+    name: str
+    description: str
+    query: str  # ${table}: the consolidated view of a shared table; ${view}: an earlier central view
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.group(1) for m in REFERENCE.finditer(self.query)))
+
+
+@dataclass(frozen=True)
 class ProjectSettings:
     name: str
     catalog: str
@@ -199,6 +228,7 @@ class ProjectSettings:
     providers: tuple[Provider, ...] = ()
     central_catalog: str = "monitoring_central"
     central_schema: str = "consolidated"
+    central_views: tuple[CentralView, ...] = ()
     source_root: str = ".tablesmith/source"
     source_tables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     targets: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))

@@ -18,7 +18,7 @@ from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_nam
                                   parse_expression, parse_query, with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
-from engine.spec.model import IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
+from engine.spec.model import CONSOLIDATED_PREFIX, IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
 from engine.sql.types import TypeSyntaxError, canonical
 
 SOURCE_PATTERNS = (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2)
@@ -431,6 +431,40 @@ def project_settings(ctx: RuleContext) -> Iterator[Diagnostic]:
         for j, share in enumerate(recipient.shares):
             if share not in shares:
                 yield pos.diagnostic(("recipients", i, "shares", j), "UNKNOWN_SHARE", f"recipient '{recipient.name}' is granted share '{share}', which is not declared{_suggest(share, shares)}")
+
+
+@rule
+def central_views(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Central views read consolidated views of shared tables, or earlier central views, in one SELECT."""
+    if ctx.settings is None or ctx.settings_positions is None:
+        return
+    pos = ctx.settings_positions
+    mounted = {p.share for p in ctx.settings.providers}
+    consolidated = {entries[0].table.name for entries in ctx.by_name.values()
+                    if any(m.share in mounted for m in entries[0].table.share)}
+    earlier: list[str] = []
+    for i, view in enumerate(ctx.settings.central_views):
+        path: KeyPath = ("central", "views", i)
+        if view.name in earlier or view.name in {CONSOLIDATED_PREFIX + t for t in consolidated}:
+            yield pos.diagnostic(path + ("name",), "DUPLICATE_CENTRAL_VIEW",
+                                 f"'{view.name}' is already a view of the central schema")
+        for name in view.references:
+            if name not in consolidated and name not in earlier:
+                hint = _suggest(name, sorted(consolidated) + earlier)
+                why = " (tables must be shared through a share a provider mounts)" if name in ctx.by_name else ""
+                yield pos.diagnostic(path + ("query",), "UNKNOWN_REFERENCE",
+                                     f"central view '{view.name}' reads '{name}', which is neither a consolidated shared table "
+                                     f"nor an earlier central view{why}{hint}")
+        parsed, problem = parse_query(view.query)
+        if problem is not None:
+            yield pos.diagnostic(path + ("query",), problem.code, f"central view '{view.name}': {problem.message}")
+        elif parsed is not None:
+            for problem in aggregate_problems(parsed):
+                yield pos.diagnostic(path + ("query",), problem.code, f"central view '{view.name}': {problem.message}")
+            if any(node.comments for node in parsed.tree.walk()):  # a trailing `--` would swallow the `;` after it
+                yield pos.diagnostic(path + ("query",), "SQL_COMMENT",
+                                     f"central view '{view.name}': comments are not allowed; the query is pasted into a script")
+        earlier.append(view.name)
 
 
 _ENV_URL = re.compile(r"\$\{[A-Z_][A-Z0-9_]*\}")

@@ -3,7 +3,7 @@
 -- (the catalog monitoring_central must exist; the schema is created).
 -- Each provider's share is mounted as a catalog; each shared table gets an all_workspaces_<table> view that
 -- UNION ALLs it from every provider catalog with an explicit column list and a source_workspace column.
--- Cost views use the shared table with columns usage_date, workspace_id, total_cost_usd (fewest columns wins).
+-- Then the central views project.yaml declares (central.views), in their order.
 
 -- provider workspace 'emea' (acme-prod / emea-analytics)
 CREATE CATALOG IF NOT EXISTS `emea_monitoring` USING SHARE `acme_emea`.`monitoring_share`;
@@ -2648,24 +2648,24 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`workspace_info`;
 
--- daily cost per workspace, from cost_by_product (columns usage_date, workspace_id, total_cost_usd)
+-- central view all_workspaces_costs (project.yaml central.views)
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_costs`
 COMMENT 'Daily cost (USD) per workspace across every provider workspace.'
 AS
-SELECT `source_workspace`, `_account_identifier`, `_workspace_identifier`, `workspace_id`, `usage_date`,
-       SUM(`total_cost_usd`) AS `total_cost_usd`
+SELECT source_workspace, _account_identifier, _workspace_identifier, workspace_id, usage_date,
+       SUM(total_cost_usd) AS total_cost_usd
 FROM `monitoring_central`.`consolidated`.`all_workspaces_cost_by_product`
-GROUP BY `source_workspace`, `_account_identifier`, `_workspace_identifier`, `workspace_id`, `usage_date`;
+GROUP BY source_workspace, _account_identifier, _workspace_identifier, workspace_id, usage_date;
 
--- one row per account across every provider workspace
+-- central view all_accounts_summary (project.yaml central.views)
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_accounts_summary`
 COMMENT 'One row per account: provider workspaces, workspaces, usage dates covered and total cost (USD).'
 AS
-SELECT `_account_identifier`,
-       COUNT(DISTINCT `source_workspace`) AS `provider_workspaces`,
-       COUNT(DISTINCT `workspace_id`) AS `workspaces`,
-       MIN(`usage_date`) AS `first_usage_date`,
-       MAX(`usage_date`) AS `last_usage_date`,
-       SUM(`total_cost_usd`) AS `total_cost_usd`
+SELECT _account_identifier,
+       COUNT(DISTINCT source_workspace) AS provider_workspaces,
+       COUNT(DISTINCT workspace_id) AS workspaces,
+       MIN(usage_date) AS first_usage_date,
+       MAX(usage_date) AS last_usage_date,
+       SUM(total_cost_usd) AS total_cost_usd
 FROM `monitoring_central`.`consolidated`.`all_workspaces_costs`
-GROUP BY `_account_identifier`;
+GROUP BY _account_identifier;

@@ -18,8 +18,6 @@ from engine.deploy.plan import (
     RecipientSpec,
     SharedObjectSpec,
     provider_plan,
-    unquote_ident,
-    unquote_string,
 )
 from engine.deploy.targets import Role, Target, for_target, parse_targets, select_target
 from engine.errors import UserError
@@ -47,11 +45,6 @@ def state(*objects: ActualObject, **overrides) -> ProviderState:
 
 
 TABLE = SharedObjectSpec("s", "main.monitoring.t", "TABLE", "monitoring.t", history=True, comment="T.")
-
-
-def test_sql_quoting_round_trips():
-    assert unquote_ident(sql_ident("main", "mon`x", "t")) == "main.mon`x.t"
-    assert unquote_string(sql_string("it's a \\ path")) == "it's a \\ path"
 
 
 def test_targets_parse_select_and_override():

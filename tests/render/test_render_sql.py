@@ -123,12 +123,13 @@ def test_pii_tables_carry_a_comment_naming_the_columns():
     assert "fresh share" in text.lower() and "tablesmith deploy" in text
 
 
-def test_cost_views_use_the_most_aggregated_cost_table():
+def test_central_views_read_the_consolidated_views_they_name():
     statements = recipient_statements(load_project(HERE / "fixture_specs"))
     costs = next(s for s in statements if "`all_workspaces_costs`" in s.splitlines()[0])
     assert "FROM `central_cat`.`consolidated`.`all_workspaces_daily_cost`" in costs
     summary = next(s for s in statements if "`all_accounts_summary`" in s.splitlines()[0])
-    assert "GROUP BY `_account_identifier`" in summary
+    assert "FROM `central_cat`.`consolidated`.`all_workspaces_costs`" in summary and "GROUP BY _account_identifier" in summary
+    assert statements.index(costs) < statements.index(summary), "in the declared order"
 
 
 def test_provider_catalogs_are_mounted_before_the_views():
