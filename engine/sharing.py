@@ -72,7 +72,7 @@ class ConsolidatedView:
 
 
 @dataclass(frozen=True)
-class CentralViewPlan:
+class ResolvedCentralView:
     catalog: str
     schema: str
     name: str
@@ -124,7 +124,7 @@ def consolidated_views(project: Project) -> tuple[ConsolidatedView, ...]:
     return tuple(views)
 
 
-def central_views(project: Project) -> tuple[CentralViewPlan, ...]:
+def central_views(project: Project) -> tuple[ResolvedCentralView, ...]:
     """The project's central views, each reference resolved to a consolidated or earlier central view."""
     s = project.settings
     consolidated = {view.table: view.name for view in consolidated_views(project)}
@@ -134,7 +134,7 @@ def central_views(project: Project) -> tuple[CentralViewPlan, ...]:
         for match in REFERENCE.finditer(view.query):
             name = match.group(1)
             reads[name] = name if name in earlier else consolidated[name]  # validate checked both
-        plans.append(CentralViewPlan(s.central_catalog, s.central_schema, view.name, first_sentence(view.description),
+        plans.append(ResolvedCentralView(s.central_catalog, s.central_schema, view.name, first_sentence(view.description),
                                      view.query, reads))
         earlier.add(view.name)
     return tuple(plans)

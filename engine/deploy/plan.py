@@ -128,7 +128,7 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Plan:
+class DeployPlan:
     target: str
     steps: tuple[Change, ...]
 
@@ -145,7 +145,7 @@ class Plan:
         return f"{len(changes)} {noun}: " + ", ".join(f"{n} {verb}" for n, verb in zip(counts, verbs))
 
 
-def provider_plan(target: str, desired: ProviderDesired, actual: ProviderState) -> Plan:
+def provider_plan(target: str, desired: ProviderDesired, actual: ProviderState) -> DeployPlan:
     _check_prerequisites(desired, actual)
     steps: list[Change] = []
     steps.extend(_system_schema_steps(desired, actual))
@@ -163,7 +163,7 @@ def provider_plan(target: str, desired: ProviderDesired, actual: ProviderState) 
         else:
             steps.append(Change(Kind.GRANT, f"grant SELECT on share {share} to recipient {recipient}", share,
                                 recipient=RecipientSpec(recipient, "")))
-    return Plan(target, tuple(steps))
+    return DeployPlan(target, tuple(steps))
 
 
 def _check_prerequisites(desired: ProviderDesired, actual: ProviderState) -> None:
@@ -253,10 +253,10 @@ def _kind(data_object_type: str) -> str:
 
 # --- central workspace --------------------------------------------------------------------------------
 
-def central_plan(target: str, project: Project) -> Plan:
+def central_plan(target: str, project: Project) -> DeployPlan:
     """The recipient statements, each run as is: idempotent by IF NOT EXISTS / CREATE OR REPLACE."""
     steps = [Change(Kind.RUN_SQL, "run " + _first_line(sql), sql) for sql in recipient_statements(project)]
-    return Plan(target, tuple(steps))
+    return DeployPlan(target, tuple(steps))
 
 
 def _first_line(sql: str) -> str:

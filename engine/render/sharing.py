@@ -97,7 +97,7 @@ def _sql_consolidated(view: sharing.ConsolidatedView) -> SqlConsolidatedView:
     )
 
 
-def _sql_central(view: sharing.CentralViewPlan) -> SqlCentralView:
+def _sql_central(view: sharing.ResolvedCentralView) -> SqlCentralView:
     query = REFERENCE.sub(lambda m: sql_ident(view.catalog, view.schema, view.reads[m.group(1)]), view.query.strip().rstrip(";").rstrip())
     return SqlCentralView(sql_ident(view.catalog, view.schema, view.name), sql_string(view.description), query)
 

@@ -20,7 +20,7 @@ IGNORED_SUFFIXES = (".pyc",)
 
 
 @dataclass(frozen=True)
-class Plan:
+class FileChanges:
     missing: tuple[str, ...]
     stale: tuple[str, ...]
     extra: tuple[str, ...]
@@ -39,7 +39,7 @@ class Plan:
         return "\n".join(lines)
 
 
-def plan(root: Path, outputs: dict[str, str]) -> Plan:
+def plan(root: Path, outputs: dict[str, str]) -> FileChanges:
     missing, stale, unchanged = [], [], []
     for relative, text in outputs.items():
         path = root / relative
@@ -50,10 +50,10 @@ def plan(root: Path, outputs: dict[str, str]) -> Plan:
         else:
             unchanged.append(relative)
     extra = sorted(p for p in _files_under(root, GENERATED_DIR) if p not in outputs)
-    return Plan(tuple(missing), tuple(stale), tuple(extra), tuple(unchanged))
+    return FileChanges(tuple(missing), tuple(stale), tuple(extra), tuple(unchanged))
 
 
-def apply(root: Path, outputs: dict[str, str], changes: Plan) -> None:
+def apply(root: Path, outputs: dict[str, str], changes: FileChanges) -> None:
     """Replace every changed file together: all are staged first, so a failure changes nothing.
 
     Every path is checked to resolve inside the project root first: a `generated/` linked

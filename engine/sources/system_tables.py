@@ -11,12 +11,13 @@ Local layout of a system-table export: ``<root>/<schema>/<table>/*.parquet`` (se
 
 from __future__ import annotations
 
-import difflib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
+
+from engine.names import closest as nearest
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pyarrow
@@ -303,13 +304,13 @@ def get(name: str) -> SystemTable:
 
 def closest(name: str) -> str | None:
     """The registered table name nearest to `name` (for "did you mean" messages), or None."""
-    matches = difflib.get_close_matches(name, SYSTEM_TABLES, n=1, cutoff=0.6)
-    if not matches and "." not in name.removeprefix("system."):
+    match = nearest(name, SYSTEM_TABLES)
+    if match is None and "." not in name.removeprefix("system."):
         # A bare table name ("usage") or schema-less typo: compare against the last part only.
         by_table = {t.table: t.name for t in _TABLES}
-        short = difflib.get_close_matches(name.removeprefix("system."), by_table, n=1, cutoff=0.6)
-        return by_table[short[0]] if short else None
-    return matches[0] if matches else None
+        short = nearest(name.removeprefix("system."), by_table)
+        return by_table[short] if short else None
+    return match
 
 
 def local_path(root: Path, name: str) -> Path:

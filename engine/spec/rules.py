@@ -5,7 +5,6 @@ Each rule yields located Diagnostics; `check` runs all of them so a user sees ev
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_nam
                                   parse_expression, parse_query, with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
+from engine.names import did_you_mean
 from engine.spec.model import CONSOLIDATED_PREFIX, IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
 from engine.sql.types import TypeSyntaxError, canonical
 
@@ -76,9 +76,7 @@ def check(ctx: RuleContext) -> list[Diagnostic]:
     return [d for r in RULES for d in r(ctx)]
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+_suggest = did_you_mean
 
 
 def _where(entry: SpecEntry) -> str:

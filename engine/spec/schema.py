@@ -6,7 +6,6 @@ engine checks shape; semantic rules (engine.spec.rules) run only on documents th
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from functools import lru_cache
@@ -19,6 +18,7 @@ from jsonschema.exceptions import ValidationError
 
 from engine.spec.errors import Diagnostic
 from engine.spec.loader import Document
+from engine.names import did_you_mean
 
 TABLE_SCHEMA = "table.schema.json"
 PROJECT_SCHEMA = "project.schema.json"
@@ -132,7 +132,7 @@ def _to_diagnostics(doc: Document, error: ValidationError) -> list[Diagnostic]:
         allowed = sorted(error.schema.get("properties", {}))
         out = []
         for extra in sorted(set(error.instance) - set(allowed)):
-            hint = _did_you_mean(extra, allowed)
+            hint = did_you_mean(extra, allowed)
             out.append(positions.diagnostic(path + (extra,), code, f"unknown key '{extra}'{hint}; allowed: {', '.join(allowed)}", key=True))
         return out
     if kind == "required":
@@ -140,7 +140,7 @@ def _to_diagnostics(doc: Document, error: ValidationError) -> list[Diagnostic]:
         return [positions.diagnostic(path, code, f"missing required key '{missing}'", key=bool(path))]
     if kind == "enum":
         choices = [str(c) for c in error.validator_value]
-        hint = _did_you_mean(str(error.instance), choices)
+        hint = did_you_mean(str(error.instance), choices)
         return [positions.diagnostic(path, code, f"'{error.instance}' is not allowed{hint}; expected one of: {', '.join(choices)}")]
     if kind == "type":
         expected = error.validator_value
@@ -182,9 +182,3 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-did_you_mean = _did_you_mean
