@@ -244,6 +244,8 @@ DOCUMENTED_GRAIN = {
     "user_activity_summary": {"event_date", "user_email", "service_name"},
     "data_access_summary": {"event_date", "user_email", "action_name", "table_full_name"},
     "cluster_utilization": {"cluster_id", "hour"},
+    "jobs_latest": {"job_id"},
+    "clusters_latest": {"cluster_id"},
     "endpoint_usage_summary": {"usage_date", "served_entity_id"},
     "cost_weekly_rollup": {"week_start", "billing_origin_product"},
     "cost_monthly_rollup": {"month_start", "billing_origin_product"},
