@@ -19,6 +19,7 @@ CONTRACT = Contract(
         Column("total_dbus", "decimal(38,18)", nullable=False),
         Column("total_cost_usd", "decimal(38,6)", nullable=True),
         Column("total_list_cost_usd", "decimal(38,6)", nullable=True),
+        Column("record_count", "bigint", nullable=False),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),

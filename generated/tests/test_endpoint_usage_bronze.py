@@ -28,6 +28,7 @@ CONTRACT = Contract(
         Column("output_character_count", "bigint", nullable=True),
         Column("request_streaming", "boolean", nullable=True),
         Column("usage_context", "map<string,string>", nullable=True),
+        Column("_ingested_at", "timestamp", nullable=True),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),

@@ -30,6 +30,8 @@ CONTRACT = Contract(
         Column("total_output_tokens", "bigint", nullable=False),
         Column("total_tokens", "bigint", nullable=False),
         Column("distinct_requesters", "bigint", nullable=False),
+        Column("first_request", "timestamp", nullable=False),
+        Column("last_request", "timestamp", nullable=False),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),

@@ -25,6 +25,7 @@ CONTRACT = Contract(
         Column("result_state", "string", nullable=True),
         Column("termination_code", "string", nullable=True),
         Column("compute_ids", "array<string>", nullable=True),
+        Column("_ingested_at", "timestamp", nullable=True),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),

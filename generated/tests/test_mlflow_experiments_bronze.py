@@ -20,6 +20,7 @@ CONTRACT = Contract(
         Column("create_time", "timestamp", nullable=False),
         Column("update_time", "timestamp", nullable=False),
         Column("delete_time", "timestamp", nullable=True),
+        Column("_ingested_at", "timestamp", nullable=True),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),

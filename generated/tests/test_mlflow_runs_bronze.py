@@ -27,6 +27,7 @@ CONTRACT = Contract(
         Column("params", "map<string,string>", nullable=True),
         Column("tags", "map<string,string>", nullable=True),
         Column("aggregated_metrics", "array<struct<metric_name:string,min_value:double,max_value:double,latest_value:double>>", nullable=True),
+        Column("_ingested_at", "timestamp", nullable=True),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),

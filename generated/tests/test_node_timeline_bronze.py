@@ -29,6 +29,7 @@ CONTRACT = Contract(
         Column("network_sent_bytes", "bigint", nullable=True),
         Column("network_received_bytes", "bigint", nullable=True),
         Column("disk_free_bytes_per_mount_point", "map<string,bigint>", nullable=True),
+        Column("_ingested_at", "timestamp", nullable=True),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),

@@ -14,14 +14,15 @@ CONTRACT = Contract(
     table="top_consumers_30d",
     columns=(
         Column("workspace_id", "string", nullable=False),
-        Column("rank", "int", nullable=False),
+        Column("cost_rank", "int", nullable=False),
         Column("job_id", "string", nullable=False),
         Column("job_name", "string", nullable=True),
         Column("billed_job_name", "string", nullable=True),
+        Column("run_as", "string", nullable=True),
         Column("total_dbus", "decimal(38,18)", nullable=False),
         Column("total_cost_usd", "decimal(38,6)", nullable=True),
         Column("total_list_cost_usd", "decimal(38,6)", nullable=True),
-        Column("run_count", "bigint", nullable=False),
+        Column("total_runs", "bigint", nullable=False),
         Column("period_start", "date", nullable=False),
         Column("period_end", "date", nullable=False),
         Column("_account_identifier", "string", nullable=False),
@@ -29,7 +30,7 @@ CONTRACT = Contract(
     ),
     keys=("workspace_id", "job_id"),
     expectations=(
-        Expectation("rank_in_top_50", "`rank` >= 1 AND `rank` <= 50", "fail"),
+        Expectation("rank_in_top_50", "cost_rank >= 1 AND cost_rank <= 50", "fail"),
     ),
     partition_by=(),
 )
