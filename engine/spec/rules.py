@@ -335,7 +335,7 @@ def expressions_parse(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 @rule
 def pii_lineage(ctx: RuleContext) -> Iterator[Diagnostic]:
-    """A column computed from a PII column is PII, unless the spec says why not (pii_reason)."""
+    """A column computed from a PII column is PII (a COUNT of identities is not), unless the spec says why not (pii_reason)."""
     pii = {name: {c.name.lower() for c in entries[0].table.all_columns if c.pii} for name, entries in ctx.by_name.items()}
     for entry in ctx.primary():
         t = entry.table

@@ -226,6 +226,8 @@ class _Tracer:
         sources = self._sources(select, ctes)
         found: set[tuple[str, str]] = set()
         for column in node.find_all(exp.Column):
+            if column.find_ancestor(exp.Count, exp.ApproxDistinct) is not None:
+                continue  # a count of identities is not an identity
             inner = column.find_ancestor(exp.Select)
             if inner is not None and inner is not select:  # a scalar subquery: its own FROM
                 found |= self.expression(column, inner, ctes)

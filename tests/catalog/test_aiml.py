@@ -27,7 +27,7 @@ def spark(pipeline_output, demo_source):
     s.read.parquet(str(demo_source / "billing" / "list_prices")).createOrReplaceTempView("aiml_raw_prices")
     s.sql("""
         WITH priced AS (
-          SELECT u.record_id, u.workspace_id, u.usage_date, u.billing_origin_product,
+          SELECT u.record_id, u.workspace_id, u.usage_date, u.billing_origin_product, u.sku_name,
                  u.product_features.serving_type AS serving_type,
                  u.usage_metadata.endpoint_id AS endpoint_id, u.usage_metadata.endpoint_name AS endpoint_name,
                  u.usage_unit,
@@ -40,7 +40,7 @@ def spark(pipeline_output, demo_source):
             ON p.sku_name = u.sku_name AND p.cloud = u.cloud AND p.usage_unit = u.usage_unit
            AND p.currency_code = 'USD' AND p.price_start_time <= u.usage_start_time
         )
-        SELECT record_id, workspace_id, usage_date, billing_origin_product, serving_type, endpoint_id,
+        SELECT record_id, workspace_id, usage_date, billing_origin_product, sku_name, serving_type, endpoint_id,
                endpoint_name, usage_unit, quantity, quantity * price AS cost
         FROM priced
         WHERE price_start_time = latest_change
@@ -110,8 +110,25 @@ def test_model_serving_costs_have_no_fan_out(spark, pipeline_output, raw_entitie
     costs = pipeline_output.table("model_serving_costs")
     total = costs.agg({"total_cost_usd": "sum"}).first()[0]
     assert abs(total - raw_total["cost"]) < CENT
-    grain = ["usage_date", "workspace_id", "endpoint_id", "serving_type", "usage_unit"]
+    grain = ["usage_date", "workspace_id", "endpoint_id", "sku_name", "serving_type", "usage_unit"]
     assert costs.count() == costs.select(*grain).distinct().count()
+
+
+def test_model_serving_costs_dbus_and_billing_records_per_sku_match_raw(spark, pipeline_output):
+    expected = {tuple(r[:4]): (r.dbus, r.records) for r in spark.sql("""
+        SELECT usage_date, workspace_id, endpoint_id, sku_name,
+               SUM(CASE WHEN usage_unit = 'DBU' THEN quantity ELSE 0 END) AS dbus, COUNT(*) AS records
+        FROM raw_costed_usage WHERE billing_origin_product = 'MODEL_SERVING'
+        GROUP BY usage_date, workspace_id, endpoint_id, sku_name HAVING SUM(quantity) != 0
+    """).collect()}
+    got = {tuple(r[:4]): (r.dbus, r.records) for r in pipeline_output.table("model_serving_costs").groupBy(
+        "usage_date", "workspace_id", "endpoint_id", "sku_name").agg({"total_dbus": "sum", "billing_records": "sum"})
+        .withColumnRenamed("sum(total_dbus)", "dbus").withColumnRenamed("sum(billing_records)", "records").collect()}
+    assert expected and got.keys() == expected.keys()
+    for key, (dbus, records) in expected.items():
+        assert got[key][0] == dbus and got[key][1] == records, key
+    # token-billed foundation model usage has records but no DBUs
+    assert any(records > 0 and dbus == 0 for dbus, records in got.values())
 
 
 def test_deleted_endpoint_keeps_its_serving_cost(spark, pipeline_output, raw_entities):
@@ -165,7 +182,7 @@ def test_vector_search_costs_match_raw_usage_and_prices(spark, pipeline_output, 
 
 def test_vector_search_summary_totals_match_raw(spark, pipeline_output):
     expected_daily = _raw_cost_by(spark, "billing_origin_product = 'VECTOR_SEARCH'", "workspace_id, endpoint_id, usage_date")
-    summary = pipeline_output.table("vector_search_summary").toPandas()
+    summary = pipeline_output.table("vector_search_endpoint_summary").toPandas()
     assert len(summary) == len({k[:2] for k in expected_daily})
     for row in summary.itertuples():
         days = {k[2]: v for k, v in expected_daily.items() if k[:2] == (row.workspace_id, row.endpoint_id)}
@@ -173,6 +190,26 @@ def test_vector_search_summary_totals_match_raw(spark, pipeline_output):
         assert row.first_usage_date == min(days) and row.last_usage_date == max(days)
         assert row.total_dbus == sum(q for q, _ in days.values())
         assert abs(row.total_cost_usd - sum(c for _, c in days.values())) < CENT
+
+
+def test_vector_search_summary_is_daily_per_workspace(spark, pipeline_output):
+    expected = {(r.workspace_id, r.usage_date): r for r in spark.sql("""
+        WITH per_endpoint AS (
+          SELECT workspace_id, usage_date, endpoint_id, MAX(endpoint_name) AS endpoint_name,
+                 SUM(quantity) AS quantity, SUM(cost) AS cost
+          FROM raw_costed_usage WHERE billing_origin_product = 'VECTOR_SEARCH'
+          GROUP BY workspace_id, usage_date, endpoint_id HAVING SUM(quantity) != 0
+        )
+        SELECT workspace_id, usage_date, SUM(quantity) AS dbus, SUM(cost) AS cost,
+               COUNT(DISTINCT endpoint_id) AS endpoints, array_sort(collect_set(endpoint_name)) AS names
+        FROM per_endpoint GROUP BY workspace_id, usage_date
+    """).collect()}
+    got = pipeline_output.table("vector_search_summary").toPandas()
+    assert len(got) == len(expected) > 0
+    for row in got.itertuples():
+        want = expected[(row.workspace_id, row.usage_date)]
+        assert row.total_dbus == want.dbus and abs(row.total_cost_usd - want.cost) < CENT
+        assert row.distinct_endpoints == want.endpoints and list(row.endpoint_names) == list(want.names)
 
 
 # --- endpoint usage ----------------------------------------------------------------------------
@@ -219,34 +256,96 @@ def test_foundation_and_external_model_usage_split_by_entity_type(raw_requests, 
 def test_endpoint_inventory_counts_requests_over_the_last_30_days_of_data(raw_requests, raw_entities, pipeline_output):
     last_day = raw_requests.day.max()
     window = raw_requests[raw_requests.day > last_day - timedelta(days=30)]
-    endpoint_of = raw_entities.drop_duplicates("served_entity_id").set_index("served_entity_id").endpoint_id
-    expected = window.served_entity_id.map(endpoint_of).value_counts().to_dict()
+    expected = window.served_entity_id.value_counts().to_dict()
 
-    inventory = pipeline_output.table("endpoint_inventory").toPandas().set_index("endpoint_id")
-    assert set(inventory.index) == set(raw_entities.endpoint_id)  # one row per endpoint, deleted ones too
-    for endpoint_id, row in inventory.iterrows():
-        if endpoint_id in expected:
-            assert row.request_count_30d == expected[endpoint_id], endpoint_id
-        else:  # no usage tracking on this endpoint
+    inventory = pipeline_output.table("endpoint_inventory").toPandas().set_index("served_entity_id")
+    # one row per served entity ever seen, deleted endpoints too
+    assert not inventory.index.duplicated().any()
+    assert set(inventory.index) == set(raw_entities.served_entity_id)
+    for entity_id, row in inventory.iterrows():
+        if entity_id in expected:
+            assert row.request_count_30d == expected[entity_id], entity_id
+        else:  # no usage tracking on this entity
             assert pd.isna(row.request_count_30d)
     # the window really is shorter than the data: the 30-day count is below the all-time count
-    all_time = raw_requests.served_entity_id.map(endpoint_of).value_counts()
+    all_time = raw_requests.served_entity_id.value_counts()
     assert any(expected[e] < all_time[e] for e in expected)
+
+
+def test_endpoint_inventory_has_each_entitys_latest_version_and_its_endpoints_30_day_cost(
+        spark, raw_entities, pipeline_output):
+    latest = raw_entities.sort_values("change_time").drop_duplicates("served_entity_id", keep="last")
+    latest = latest.set_index("served_entity_id")
+    # the trap is in the data: an entity changed version and configuration inside the history
+    assert raw_entities.served_entity_id.duplicated().any()
+    inventory = pipeline_output.table("endpoint_inventory").toPandas().set_index("served_entity_id")
+    for entity_id, want in latest.iterrows():
+        row = inventory.loc[entity_id]
+        assert (row.endpoint_id, row.endpoint_name, row.served_entity_name) == \
+            (want.endpoint_id, want.endpoint_name, want.served_entity_name), entity_id
+        assert (row.entity_type, row.entity_name, row.entity_version) == \
+            (want.entity_type, want.entity_name, want.entity_version), entity_id
+        assert row.task_type == want.task and row.config_version == want.endpoint_config_version, entity_id
+        assert row.created_by == want.created_by and row.change_time == want.change_time.tz_convert(None), entity_id
+
+    # The endpoint's billed cost in the latest 30 days of billing and its last billing date, from raw usage.
+    last = spark.sql("SELECT MAX(usage_date) AS d FROM aiml_raw_usage").first().d
+    billed = {r.endpoint_id: (r.cost, r.last_date) for r in spark.sql(f"""
+        SELECT endpoint_id, SUM(CASE WHEN usage_date > DATE'{last}' - INTERVAL 30 DAYS THEN cost END) AS cost,
+               MAX(usage_date) AS last_date
+        FROM raw_costed_usage WHERE billing_origin_product = 'MODEL_SERVING' AND endpoint_id IS NOT NULL
+        GROUP BY endpoint_id
+    """).collect()}
+    assert billed, "no serving usage to compare with"
+    for entity_id, row in inventory.iterrows():
+        if row.endpoint_id in billed:
+            cost, last_date = billed[row.endpoint_id]
+            assert row.last_billing_date == last_date, entity_id
+            if cost is None:  # billed, but not in the latest 30 days
+                assert pd.isna(row.total_cost_usd_30d), entity_id
+            else:
+                assert abs(row.total_cost_usd_30d - cost) < CENT, (entity_id, row.total_cost_usd_30d, cost)
+        else:
+            assert pd.isna(row.total_cost_usd_30d) and pd.isna(row.last_billing_date), entity_id
+    # the deleted endpoint's billing stopped before the data's last day; a live one was billed until then
+    deleted = inventory[inventory.is_deleted]
+    assert len(deleted) > 0 and (deleted.last_billing_date < last).all()
+    assert (inventory.last_billing_date == last).any()
 
 
 # --- MLflow ------------------------------------------------------------------------------------
 
-def test_mlflow_success_ratio_matches_raw_runs(raw_runs, pipeline_output):
+@pytest.fixture(scope="module")
+def raw_experiments(demo_source) -> pd.DataFrame:
+    return pd.read_parquet(demo_source / "mlflow" / "experiments_latest")
+
+
+def _naive(value):
+    """A raw (tz-aware UTC) timestamp as Spark's toPandas returns it: naive UTC."""
+    return value.tz_convert(None) if pd.notna(value) else value
+
+
+def test_mlflow_success_ratio_matches_raw_runs(raw_runs, raw_experiments, pipeline_output):
     summary = pipeline_output.table("mlflow_experiments_summary").toPandas().set_index("experiment_id")
     assert set(summary.index) >= set(raw_runs.experiment_id)
     for experiment_id, runs in raw_runs.groupby("experiment_id"):
         status = runs.status.value_counts()
         terminal = sum(int(status.get(s, 0)) for s in TERMINAL)
         row = summary.loc[experiment_id]
-        assert row.run_count == len(runs)
-        assert row.finished_count == status.get("FINISHED", 0)
-        assert row.failed_count == status.get("FAILED", 0)
+        assert row.total_runs == len(runs)
+        assert row.successful_runs == status.get("FINISHED", 0)
+        assert row.failed_runs == status.get("FAILED", 0)
         assert row.success_ratio == pytest.approx(status.get("FINISHED", 0) / terminal)
+        assert row.first_run == _naive(runs.start_time.min()) and row.last_run == _naive(runs.start_time.max())
+        assert row.distinct_users == runs.created_by.nunique()
+    # the experiment's own columns under the reference's names, from experiments_latest
+    for experiment in raw_experiments.itertuples():
+        row = summary.loc[experiment.experiment_id]
+        assert row["name"] == experiment.name
+        assert row.creation_time == _naive(experiment.create_time)
+        assert row.last_update_time == _naive(experiment.update_time)
+        assert row.lifecycle_stage == ("deleted" if pd.notna(experiment.delete_time) else "active")
+    assert set(summary.lifecycle_stage) == {"active", "deleted"}  # the demo deletes one experiment
 
 
 def test_running_run_is_counted_as_running_not_failed(demo_facts, raw_runs, pipeline_output):
@@ -256,27 +355,34 @@ def test_running_run_is_counted_as_running_not_failed(demo_facts, raw_runs, pipe
     assert pd.isna(run.end_time)
     assert run.start_time.date() == demo_facts.end_date - timedelta(days=1)  # started on the last day
 
-    summary = pipeline_output.table("mlflow_runs_summary").where(f"run_id = '{run.run_id}'").toPandas()
-    assert len(summary) == 1
-    row = summary.iloc[0]
+    per_run = pipeline_output.table("mlflow_runs").where(f"run_id = '{run.run_id}'").toPandas()
+    assert len(per_run) == 1
+    row = per_run.iloc[0]
     assert bool(row.is_running) and not bool(row.is_failure)
     assert pd.isna(row.duration_seconds)
+
+    # the daily summary counts it under status RUNNING, with no duration and no compute seconds
+    daily = pipeline_output.table("mlflow_runs_summary").where(
+        f"experiment_id = '{run.experiment_id}' AND run_date = DATE'{run.start_time.date()}' AND status = 'RUNNING'"
+    ).toPandas()
+    assert len(daily) == 1 and daily.iloc[0].run_count == 1
+    assert pd.isna(daily.iloc[0].avg_duration_seconds) and daily.iloc[0].total_compute_seconds == 0
 
     experiment = pipeline_output.table("mlflow_experiments_summary").where(
         f"experiment_id = '{run.experiment_id}'").toPandas().iloc[0]
     runs = raw_runs[raw_runs.experiment_id == run.experiment_id]
     assert experiment.running_count == 1
-    assert experiment.failed_count == int((runs.status == "FAILED").sum())
-    # the running run is in run_count but not in the ratio's denominator
+    assert experiment.failed_runs == int((runs.status == "FAILED").sum())
+    # the running run is in total_runs but not in the ratio's denominator
     assert experiment.success_ratio == pytest.approx(
-        experiment.finished_count / (experiment.run_count - experiment.running_count))
+        experiment.successful_runs / (experiment.total_runs - experiment.running_count))
 
 
-def test_mlflow_runs_summary_metric_counts_match_raw_history(demo_source, raw_runs, pipeline_output):
+def test_mlflow_runs_metric_counts_match_raw_history(demo_source, raw_runs, pipeline_output):
     history = pd.read_parquet(demo_source / "mlflow" / "run_metrics_history")
     values = history.groupby("run_id").size()
     names = history.groupby("run_id").metric_name.nunique()
-    runs = pipeline_output.table("mlflow_runs_summary").toPandas().set_index("run_id")
+    runs = pipeline_output.table("mlflow_runs").toPandas().set_index("run_id")
     assert len(runs) == len(raw_runs)
     for run_id, row in runs.iterrows():
         assert row.metric_value_count == values.get(run_id, 0)
@@ -284,3 +390,28 @@ def test_mlflow_runs_summary_metric_counts_match_raw_history(demo_source, raw_ru
     finished = raw_runs[raw_runs.end_time.notna()].set_index("run_id")
     durations = (finished.end_time - finished.start_time).dt.total_seconds().astype("int64")
     assert (runs.loc[durations.index, "duration_seconds"] == durations).all()
+
+
+def test_mlflow_runs_summary_is_daily_per_experiment_and_status(raw_runs, pipeline_output):
+    runs = raw_runs.copy()
+    runs["run_date"] = runs.start_time.dt.tz_convert("UTC").dt.date
+    # whole seconds between the two timestamps, as unix_timestamp differences are
+    runs["seconds"] = (runs.end_time.map(lambda t: t.timestamp() // 1 if pd.notna(t) else None)
+                       - runs.start_time.map(lambda t: t.timestamp() // 1))
+    keys = ["workspace_id", "run_date", "experiment_id", "status"]
+    expected = (runs.groupby(keys)
+                .agg(runs=("run_id", "size"), users=("created_by", "nunique"),
+                     avg=("seconds", "mean"), total=("seconds", "sum"))
+                .reset_index())
+    got = pipeline_output.table("mlflow_runs_summary").toPandas()
+    merged = expected.merge(got, on=keys, how="outer", indicator=True)
+    assert (merged._merge == "both").all(), merged[merged._merge != "both"][keys]
+    assert (merged.run_count == merged.runs).all()
+    assert (merged.distinct_users == merged.users).all()
+    assert (merged.total_compute_seconds == merged.total.fillna(0)).all()
+    ended = merged[merged["avg"].notna()]
+    assert ((ended.avg_duration_seconds - ended["avg"]).abs() < 1e-6).all()
+    assert merged[merged["avg"].isna()].avg_duration_seconds.isna().all()
+    assert got.run_count.sum() == len(raw_runs)
+    # the grain is exercised: some experiment-days hold runs of several statuses
+    assert (expected.groupby(["workspace_id", "run_date", "experiment_id"]).size() > 1).any()

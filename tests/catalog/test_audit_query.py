@@ -7,6 +7,7 @@ main.finance.payroll) and the account-level audit events (workspace_id "0") are 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pandas as pd
@@ -50,33 +51,40 @@ def test_account_level_events_are_kept_and_counted(raw_audit, pipeline_output):
     got = activity[activity.workspace_id == ACCOUNT_LEVEL_WORKSPACE]
     assert got.event_count.sum() == len(account)
     assert got.failed_count.sum() == int((account.status >= 400).sum())
-    # per day and user, recomputed from the raw rows
-    expected = (account.groupby(["event_date", "email"])
+    # per day, user and service (the reference's grain), recomputed from the raw rows
+    keys = ["event_date", "email", "service_name"]
+    expected = (account.groupby(keys, dropna=False)
                 .agg(events=("event_id", "size"), failed=("status", lambda s: int((s >= 400).sum())),
-                     services=("service_name", "nunique"))
+                     actions=("action_name", "nunique"))
                 .reset_index())
-    merged = expected.merge(got, left_on=["event_date", "email"], right_on=["event_date", "user_email"], how="outer",
+    merged = expected.merge(got, left_on=keys, right_on=["event_date", "user_email", "service_name"], how="outer",
                             indicator=True)
     assert (merged._merge == "both").all(), merged[merged._merge != "both"]
     assert (merged.events == merged.event_count).all()
     assert (merged.failed == merged.failed_count).all()
-    assert (merged.services == merged.distinct_services).all()
+    assert (merged.actions == merged.distinct_actions).all()
 
 
 def test_user_activity_matches_raw_for_every_workspace(raw_audit, pipeline_output):
-    expected = (raw_audit.groupby(["event_date", "workspace_id", "email"])
+    keys = ["event_date", "workspace_id", "email", "service_name"]
+    expected = (raw_audit.groupby(keys, dropna=False)
                 .agg(events=("event_id", "size"), failed=("status", lambda s: int((s >= 400).sum())),
-                     first=("event_time", "min"), last=("event_time", "max"))
+                     actions=("action_name", "nunique"), first=("event_time", "min"), last=("event_time", "max"))
                 .reset_index())
     got = pipeline_output.table("user_activity_summary").toPandas()
     assert len(got) == len(expected)
-    merged = expected.merge(got, left_on=["event_date", "workspace_id", "email"],
-                            right_on=["event_date", "workspace_id", "user_email"], how="inner")
+    merged = expected.merge(got, left_on=keys, right_on=["event_date", "workspace_id", "user_email", "service_name"],
+                            how="inner")
     assert len(merged) == len(expected)
     assert (merged.events == merged.event_count).all()
     assert (merged.failed == merged.failed_count).all()
-    assert (merged["first"].dt.tz_convert(None) == merged.first_event_time).all()
-    assert (merged["last"].dt.tz_convert(None) == merged.last_event_time).all()
+    assert (merged.actions == merged.distinct_actions).all()
+    assert (merged["first"].dt.tz_convert(None) == merged.first_activity).all()
+    assert (merged["last"].dt.tz_convert(None) == merged.last_activity).all()
+    # The split by service is exercised: some users are active in several services on one day.
+    assert (expected.groupby(["event_date", "workspace_id", "email"]).size() > 1).any()
+    # ... and some user-service-days hold several distinct actions.
+    assert (merged.distinct_actions > 1).any()
 
 
 def test_planted_denials_on_the_restricted_table_show_in_data_access_summary(demo_facts, raw_audit, pipeline_output):
@@ -103,16 +111,44 @@ def test_planted_denials_on_the_restricted_table_show_in_data_access_summary(dem
 def test_data_access_counts_every_uc_table_action(raw_audit, pipeline_output):
     table_events = raw_audit[(raw_audit.service_name == "unityCatalog")
                              & raw_audit.action_name.isin(UC_TABLE_ACTIONS) & raw_audit.table_name.notna()]
-    expected = (table_events.groupby(["event_date", "workspace_id", "email", "table_name"])
-                .agg(accesses=("event_id", "size"), denied=("status", lambda s: int((s == 403).sum())))
+    keys = ["event_date", "workspace_id", "email", "action_name", "table_name"]
+    expected = (table_events.groupby(keys)
+                .agg(accesses=("event_id", "size"), denied=("status", lambda s: int((s == 403).sum())),
+                     first=("event_time", "min"), last=("event_time", "max"))
                 .reset_index())
     got = pipeline_output.table("data_access_summary").toPandas()
     assert len(got) == len(expected)
-    merged = expected.merge(got, left_on=["event_date", "workspace_id", "email", "table_name"],
-                            right_on=["event_date", "workspace_id", "user_email", "table_full_name"])
+    merged = expected.merge(got, left_on=keys,
+                            right_on=["event_date", "workspace_id", "user_email", "action_name", "table_full_name"])
     assert len(merged) == len(expected)
     assert (merged.accesses == merged.access_count).all()
     assert (merged.denied == merged.denied_count).all()
+    assert (merged["first"].dt.tz_convert(None) == merged.first_access).all()
+    assert (merged["last"].dt.tz_convert(None) == merged.last_access).all()
+    assert (merged.access_count > 1).any()  # first and last access differ somewhere
+
+
+def test_user_activity_30d_is_the_audit_log_of_the_latest_30_days(raw_audit, pipeline_output):
+    period_end = raw_audit.event_date.max()  # anchored on the data, not on today
+    period_start = period_end - dt.timedelta(days=29)
+    window = raw_audit[(raw_audit.event_date >= period_start) & (raw_audit.event_date <= period_end)
+                       & raw_audit.email.notna()]
+    assert len(window) < len(raw_audit)  # the data is longer than the window
+    expected = (window.groupby(["workspace_id", "email"])
+                .agg(days=("event_date", "nunique"), events=("event_id", "size"),
+                     first=("event_time", "min"), last=("event_time", "max"),
+                     services=("service_name", lambda s: sorted(set(s))))
+                .reset_index())
+    got = pipeline_output.table("user_activity_30d").toPandas()
+    merged = expected.merge(got, left_on=["workspace_id", "email"], right_on=["workspace_id", "user_email"],
+                            how="outer", indicator=True)
+    assert (merged._merge == "both").all(), merged[merged._merge != "both"][["workspace_id", "email", "user_email"]]
+    assert (merged.days == merged.active_days).all() and (merged.events == merged.total_events).all()
+    assert (merged["first"].dt.tz_convert(None) == merged.first_seen).all()
+    assert (merged["last"].dt.tz_convert(None) == merged.last_seen).all()
+    assert all(list(a) == b for a, b in zip(merged.services_used, merged.services))
+    assert (got.period_end == period_end).all() and (got.period_start == period_start).all()
+    assert (got.workspace_id == ACCOUNT_LEVEL_WORKSPACE).any()  # account-level activity is kept
 
 
 # --- SQL warehouses ----------------------------------------------------------------------------

@@ -28,10 +28,11 @@ def spark(pipeline_output, demo_source):
     # Each usage row with the price of the latest price change at or before its start (all record types).
     s.sql("""
         WITH candidates AS (
-          SELECT u.record_id, u.workspace_id, u.usage_date, u.sku_name, u.usage_unit, u.record_type,
-                 u.billing_origin_product, u.usage_metadata.job_id AS job_id,
+          SELECT u.record_id, u.workspace_id, u.usage_date, u.sku_name, u.cloud, u.usage_unit, u.record_type,
+                 u.billing_origin_product, u.product_features.is_serverless AS is_serverless,
+                 u.usage_metadata.job_id AS job_id,
                  u.usage_metadata.job_run_id AS job_run_id, u.usage_metadata.cluster_id AS cluster_id,
-                 u.identity_metadata.run_as AS run_as,
+                 u.identity_metadata.run_as AS run_as, u.usage_start_time,
                  CAST(u.usage_quantity AS DECIMAL(30,18)) AS quantity,
                  CAST(p.pricing.effective_list.default AS DECIMAL(20,12)) AS effective_price,
                  CAST(p.pricing.default AS DECIMAL(20,12)) AS default_price,
@@ -42,8 +43,8 @@ def spark(pipeline_output, demo_source):
             ON p.sku_name = u.sku_name AND p.cloud = u.cloud AND p.usage_unit = u.usage_unit
            AND p.currency_code = 'USD' AND p.price_start_time <= u.usage_start_time
         )
-        SELECT record_id, workspace_id, usage_date, sku_name, usage_unit, record_type, billing_origin_product,
-               job_id, job_run_id, cluster_id, run_as, quantity,
+        SELECT record_id, workspace_id, usage_date, sku_name, cloud, usage_unit, record_type, billing_origin_product,
+               is_serverless, job_id, job_run_id, cluster_id, run_as, usage_start_time, quantity,
                quantity * effective_price AS cost, quantity * default_price AS list_cost,
                effective_price, default_price
         FROM candidates
@@ -115,25 +116,45 @@ def test_daily_workspace_cost_matches_raw_recomputation(spark, table):
     assert not wrong, f"{table}: cost differs from the raw recomputation on {len(wrong)} workspace-days, e.g. {list(wrong.items())[:3]}"
 
 
-def test_total_dbus_per_sku_and_product_match_raw(spark):
-    sku_expected = _rows(spark, """
-        SELECT workspace_id AS k_ws, usage_date AS k_day, sku_name AS k_sku, SUM(quantity) AS q
-        FROM expected_costed_usage GROUP BY 1, 2, 3 HAVING SUM(quantity) != 0
+def test_cost_by_sku_usage_dbus_and_records_match_raw(spark):
+    # The reference's grain: day, SKU, cloud and unit; total_usage in usage_unit, total_dbus DBU-metered only.
+    expected = _rows(spark, """
+        SELECT workspace_id AS k_ws, usage_date AS k_day, sku_name AS k_sku, cloud AS k_cloud, usage_unit AS k_unit,
+               SUM(quantity) AS q, SUM(CASE WHEN usage_unit = 'DBU' THEN quantity ELSE 0 END) AS dbus,
+               COUNT(*) AS records
+        FROM expected_costed_usage GROUP BY 1, 2, 3, 4, 5 HAVING SUM(quantity) != 0
     """)
-    sku_actual = _rows(spark, "SELECT workspace_id AS k_ws, usage_date AS k_day, sku_name AS k_sku, total_dbus AS q FROM out_cost_by_sku")
-    assert sku_actual.keys() == sku_expected.keys()
-    assert all(Decimal(sku_actual[k][0]) == Decimal(v[0]) for k, v in sku_expected.items())
-    product_expected = _rows(spark, """
-        SELECT workspace_id AS k_ws, usage_date AS k_day, billing_origin_product AS k_p,
-               SUM(CASE WHEN usage_unit = 'DBU' THEN quantity ELSE 0 END) AS dbus
-        FROM expected_costed_usage GROUP BY 1, 2, 3 HAVING SUM(quantity) != 0
+    actual = _rows(spark, """
+        SELECT workspace_id AS k_ws, usage_date AS k_day, sku_name AS k_sku, cloud AS k_cloud, usage_unit AS k_unit,
+               total_usage AS q, total_dbus AS dbus, record_count AS records
+        FROM out_cost_by_sku
     """)
-    product_actual = _rows(spark, """
-        SELECT workspace_id AS k_ws, usage_date AS k_day, billing_origin_product AS k_p, total_dbus AS dbus
+    assert actual.keys() == expected.keys()
+    for k, (q, dbus, records) in expected.items():
+        assert Decimal(actual[k][0]) == Decimal(q) and Decimal(actual[k][1]) == Decimal(dbus), k
+        assert actual[k][2] == records, k
+    # The trap is in the data: token-metered SKUs have usage but no DBUs, and corrections add records.
+    assert any(k[4] != "DBU" and Decimal(v[0]) != 0 and Decimal(v[1]) == 0 for k, v in actual.items())
+    assert sum(v[2] for v in expected.values()) > len(expected)
+
+
+def test_cost_by_product_splits_serverless_and_classic_like_raw(spark):
+    expected = _rows(spark, """
+        SELECT workspace_id AS k_ws, usage_date AS k_day, billing_origin_product AS k_p, is_serverless AS k_serverless,
+               SUM(CASE WHEN usage_unit = 'DBU' THEN quantity ELSE 0 END) AS dbus, SUM(cost) AS cost,
+               COUNT(*) AS records
+        FROM expected_costed_usage GROUP BY 1, 2, 3, 4 HAVING SUM(quantity) != 0
+    """)
+    actual = _rows(spark, """
+        SELECT workspace_id AS k_ws, usage_date AS k_day, billing_origin_product AS k_p, is_serverless AS k_serverless,
+               total_dbus AS dbus, total_cost_usd AS cost, record_count AS records
         FROM out_cost_by_product
     """)
-    assert product_actual.keys() == product_expected.keys()
-    assert all(Decimal(product_actual[k][0]) == Decimal(v[0]) for k, v in product_expected.items())
+    assert actual.keys() == expected.keys()
+    for k, (dbus, cost, records) in expected.items():
+        assert Decimal(actual[k][0]) == Decimal(dbus) and _close(actual[k][1], cost) and actual[k][2] == records, k
+    # Both sides of the split exist in the data.
+    assert {True, False} <= {k[3] for k in actual}
 
 
 def _original_only(spark, where: str) -> Decimal:
@@ -283,23 +304,28 @@ def test_cost_by_job_one_row_per_job_day_despite_job_versions(spark):
 
 
 def test_cost_by_job_matches_raw_job_usage(spark):
+    # Grain: workspace, job, day and billing product; run_as is the identity of the latest billed usage that day.
     expected = _rows(spark, """
-        SELECT workspace_id AS k_ws, job_id AS k_job, usage_date AS k_day,
-               COUNT(DISTINCT job_run_id) AS runs, SUM(quantity) AS dbus, SUM(cost) AS cost
+        SELECT workspace_id AS k_ws, job_id AS k_job, usage_date AS k_day, billing_origin_product AS k_p,
+               COUNT(DISTINCT job_run_id) AS runs, SUM(CASE WHEN usage_unit = 'DBU' THEN quantity ELSE 0 END) AS dbus,
+               SUM(cost) AS cost, max_by(run_as, CASE WHEN run_as IS NOT NULL THEN usage_start_time END) AS run_as
         FROM expected_costed_usage WHERE job_id IS NOT NULL
-        GROUP BY 1, 2, 3 HAVING SUM(quantity) != 0
+        GROUP BY 1, 2, 3, 4 HAVING SUM(quantity) != 0
     """)
     actual = _rows(spark, """
-        SELECT workspace_id AS k_ws, job_id AS k_job, usage_date AS k_day, run_count AS runs,
-               total_dbus AS dbus, total_cost_usd AS cost
+        SELECT workspace_id AS k_ws, job_id AS k_job, usage_date AS k_day, billing_origin_product AS k_p,
+               run_count AS runs, total_dbus AS dbus, total_cost_usd AS cost, run_as
         FROM out_cost_by_job
     """)
     assert actual.keys() == expected.keys()
-    for k, (runs, dbus, cost) in expected.items():
+    for k, (runs, dbus, cost, run_as) in expected.items():
         assert actual[k][0] == runs and Decimal(actual[k][1]) == Decimal(dbus) and _close(actual[k][2], cost), k
+        assert actual[k][3] == run_as, k
+    assert any(v[3] is not None for v in expected.values())
 
 
 def test_cost_by_job_names_come_from_the_latest_job_version(spark, demo_facts):
+    # The name of record is the latest SCD2 version's name, whether that version is a deletion or not.
     latest = _rows(spark, """
         SELECT workspace_id AS k_ws, job_id AS k_job, name, delete_time
         FROM (SELECT *, MAX(change_time) OVER (PARTITION BY workspace_id, job_id) AS newest FROM raw_jobs)
@@ -307,10 +333,10 @@ def test_cost_by_job_names_come_from_the_latest_job_version(spark, demo_facts):
     """)
     names = _rows(spark, "SELECT DISTINCT workspace_id AS k_ws, job_id AS k_job, job_name FROM out_cost_by_job")
     for key, (job_name,) in names.items():
-        if key in latest and latest[key][1] is None:
-            assert job_name == latest[key][0], key
-        else:  # deleted, or from a workspace in another region: no name, but the cost is kept
-            assert job_name is None, key
+        if key in latest:
+            assert job_name == latest[key][0] and job_name is not None, key
+        else:  # a workspace in another region: lakeflow.jobs is regional, so no name, but the cost is kept
+            assert key[0] == demo_facts.remote_workspace_id and job_name is None, key
     # A job renamed inside the window: billing recorded the old name on earlier rows, the table shows the new one.
     renamed = spark.sql("""
         SELECT DISTINCT u.workspace_id, u.usage_metadata.job_id AS job_id, u.usage_metadata.job_name AS billed_name
@@ -322,26 +348,46 @@ def test_cost_by_job_names_come_from_the_latest_job_version(spark, demo_facts):
     assert renamed, "the demo data should contain a job renamed after it was billed"
     for r in renamed:
         assert names[(r.workspace_id, r.job_id)][0] == latest[(r.workspace_id, r.job_id)][0] != r.billed_name
-    # Deleted jobs and the other region's jobs keep their cost with a NULL name.
+    # The planted job deleted after it ran: its cost is kept and carries the name of its latest (deleted) version.
+    job = demo_facts.deleted_billed_job
+    key = (job.workspace_id, job.job_id)
+    assert key in latest and latest[key][1] is not None, "the planted job's latest version is a deletion"
+    assert key in names, "the deleted job's cost is kept"
+    assert names[key][0] == latest[key][0] == job.name
+    # Every deleted job with cost is named; only the other region's jobs keep their cost with a NULL name.
     deleted = ", ".join(f"'{j}'" for j in demo_facts.deleted_job_ids)
-    kept = spark.sql(f"""
+    named = spark.sql(f"""
         SELECT COUNT(*) AS n, COUNT(job_name) AS named FROM out_cost_by_job
-        WHERE job_id IN ({deleted}) OR workspace_id = '{demo_facts.remote_workspace_id}'
+        WHERE job_id IN ({deleted}) AND workspace_id != '{demo_facts.remote_workspace_id}'
     """).first()
-    assert kept.n > 0 and kept.named == 0
+    assert named.n > 0 and named.named == named.n
+    remote = spark.sql(f"""
+        SELECT COUNT(*) AS n, COUNT(job_name) AS named FROM out_cost_by_job
+        WHERE workspace_id = '{demo_facts.remote_workspace_id}'
+    """).first()
+    assert remote.n > 0 and remote.named == 0
 
 
 def test_cost_by_user_attributes_cost_to_run_as(spark):
+    # Grain: workspace, day, run_as and billing product.
     expected = _rows(spark, """
-        SELECT workspace_id AS k_ws, usage_date AS k_day, run_as AS k_user, SUM(cost) AS cost,
-               COUNT(DISTINCT job_id) AS jobs
-        FROM expected_costed_usage GROUP BY 1, 2, 3 HAVING SUM(quantity) != 0
+        SELECT workspace_id AS k_ws, usage_date AS k_day, run_as AS k_user, billing_origin_product AS k_p,
+               SUM(cost) AS cost, COUNT(DISTINCT job_id) AS jobs, COUNT(*) AS records,
+               SUM(CASE WHEN usage_unit = 'DBU' THEN quantity ELSE 0 END) AS dbus
+        FROM expected_costed_usage GROUP BY 1, 2, 3, 4 HAVING SUM(quantity) != 0
     """)
     actual = _rows(spark, """
-        SELECT workspace_id AS k_ws, usage_date AS k_day, run_as AS k_user, total_cost_usd AS cost, job_count AS jobs
+        SELECT workspace_id AS k_ws, usage_date AS k_day, run_as AS k_user, billing_origin_product AS k_p,
+               total_cost_usd AS cost, distinct_jobs AS jobs, record_count AS records, total_dbus AS dbus
         FROM out_cost_by_user
     """)
     assert actual.keys() == expected.keys()
     assert any(k[2] is None for k in actual) and any(k[2] is not None for k in actual)
-    for k, (cost, jobs) in expected.items():
-        assert _close(actual[k][0], cost) and actual[k][1] == jobs, k
+    for k, (cost, jobs, records, dbus) in expected.items():
+        assert _close(actual[k][0], cost) and actual[k][1] == jobs and actual[k][2] == records, k
+        assert Decimal(actual[k][3]) == Decimal(dbus), k
+    # One identity, several products on one day: the split is exercised.
+    per_user_day = {}
+    for k in actual:
+        per_user_day.setdefault(k[:3], set()).add(k[3])
+    assert any(len(products) > 1 for products in per_user_day.values())

@@ -29,6 +29,8 @@ def priced_usage(pipeline_output, demo_source) -> pd.DataFrame:
     frame = spark.sql("""
         SELECT u.record_id, u.workspace_id, u.usage_date, u.billing_origin_product, u.usage_unit,
                u.product_features.serving_type AS serving_type,
+               u.product_features.is_serverless AS is_serverless,
+               u.usage_metadata.endpoint_id AS endpoint_id,
                u.identity_metadata.run_as AS run_as,
                CAST(u.usage_quantity AS DOUBLE) AS quantity,
                CAST(u.usage_quantity AS DOUBLE) * CAST(pr.pricing.effective_list.default AS DOUBLE) AS cost,
@@ -80,7 +82,7 @@ def test_executive_summary_keeps_the_other_region_workspace_with_its_cost(priced
     current = _in(priced_usage, start, end).groupby("workspace_id")
     previous = _in(priced_usage, start - dt.timedelta(days=30), start - dt.timedelta(days=1)).groupby("workspace_id")
     names = pd.read_parquet(demo_source / "access" / "workspaces_latest").set_index("workspace_id").workspace_name
-    got = _rows(pipeline_output, "executive_summary")
+    got = _rows(pipeline_output, "executive_summary_30d")
 
     assert sorted(got.index) == sorted(demo_facts.workspace_ids)
     remote = demo_facts.remote_workspace_id
@@ -114,7 +116,7 @@ def test_executive_summary_job_outcomes_count_each_run_once(window, pipeline_out
     final = terminal.groupby(["workspace_id", "run_id"]).result_state.last()
     runs = pd.DataFrame({"run_date": first}).join(final.rename("final"), how="inner").reset_index()
     runs = runs[(runs.run_date >= start) & (runs.run_date <= end)]
-    got = _rows(pipeline_output, "executive_summary")
+    got = _rows(pipeline_output, "executive_summary_30d")
     for workspace in demo_facts.home_workspace_ids:
         mine = runs[runs.workspace_id == workspace]
         row = got.loc[workspace]
@@ -125,7 +127,66 @@ def test_executive_summary_job_outcomes_count_each_run_once(window, pipeline_out
         assert abs(row.success_rate - (mine.final == "SUCCEEDED").sum() / len(mine)) < 1e-12
 
 
+PRODUCT_COLUMNS = {"JOBS": "jobs", "SQL": "sql", "DLT": "dlt", "MODEL_SERVING": "serving",
+                   "ALL_PURPOSE": "interactive", "INTERACTIVE": "interactive"}
+
+
+def test_executive_summary_is_daily_and_split_by_product_and_compute(priced_usage, pipeline_output, demo_facts):
+    usage = priced_usage.copy()
+    usage["part"] = usage.billing_origin_product.map(PRODUCT_COLUMNS).fillna("other")
+    # Product groups that net to zero are dropped upstream (cost_by_product); their cost is ~0 either way.
+    got = pipeline_output.table("executive_summary").toPandas().set_index(["workspace_id", "usage_date"])
+    days = usage.groupby(["workspace_id", "usage_date"])
+    assert not got.index.duplicated().any() and set(got.index) == set(days.groups)
+    assert set(got.index.get_level_values("workspace_id")) == set(demo_facts.workspace_ids)
+    for key, day in days:
+        row = got.loc[key]
+        assert abs(float(row.total_cost_usd) - day.cost.sum()) < CENT, key
+        assert abs(float(row.total_dbus) - day[day.usage_unit == "DBU"].quantity.sum()) < 1e-6, key
+        for part in ("jobs", "sql", "dlt", "serving", "interactive", "other"):
+            assert abs(float(row[f"{part}_cost_usd"]) - day[day.part == part].cost.sum()) < CENT, (key, part)
+        assert abs(float(row.serverless_cost_usd) - day[day.is_serverless == True].cost.sum()) < CENT, key  # noqa: E712
+        assert abs(float(row.classic_cost_usd) - day[day.is_serverless == False].cost.sum()) < CENT, key  # noqa: E712
+    # the split is exercised: serverless and classic spend, and more than one product, on the same day
+    assert ((got.serverless_cost_usd > 0) & (got.classic_cost_usd > 0)).any()
+    assert ((got.jobs_cost_usd > 0) & (got.interactive_cost_usd > 0)).any()
+
+
 # --- aiml_executive_summary --------------------------------------------------------------------
+
+AIML_CATEGORY = {"MODEL_SERVING": "Inference", "AI_GATEWAY": "Inference", "AI_FUNCTIONS": "Inference",
+                 "AGENT_BRICKS": "Inference", "SUPERVISOR_AGENT": "Inference", "VECTOR_SEARCH": "Vector Search",
+                 "FOUNDATION_MODEL_TRAINING": "Fine-tuning", "AI_RUNTIME": "Other AI", "AGENT_EVALUATION": "Other AI"}
+
+
+def _reference_category(row) -> str | None:
+    """The reference's aiml_category; feature serving is model serving with serving_type FEATURE."""
+    if row.billing_origin_product == "MODEL_SERVING" and row.serving_type == "FEATURE":
+        return "Feature Serving"
+    return AIML_CATEGORY.get(row.billing_origin_product)
+
+
+def test_aiml_executive_summary_is_daily_by_product_and_category(priced_usage, pipeline_output):
+    usage = priced_usage.copy()
+    usage["aiml_category"] = usage.apply(_reference_category, axis=1)
+    usage = usage[usage.aiml_category.notna()]
+    keys = ["workspace_id", "usage_date", "billing_origin_product", "aiml_category"]
+    expected = (usage.assign(dbus=usage.quantity.where(usage.usage_unit == "DBU", 0.0))
+                .groupby(keys)
+                .agg(cost=("cost", "sum"), dbus=("dbus", "sum"), net=("quantity", "sum"),
+                     endpoints=("endpoint_id", "nunique"), users=("run_as", "nunique"))
+                .reset_index())
+    expected = expected[expected.net.abs() > 1e-12]
+    got = pipeline_output.table("aiml_executive_summary").toPandas()
+    merged = expected.merge(got, on=keys, how="outer", indicator=True)
+    assert (merged._merge == "both").all(), merged[merged._merge != "both"][keys]
+    assert ((merged.total_cost_usd.astype(float) - merged.cost).abs() < CENT).all()
+    assert ((merged.total_dbus.astype(float) - merged.dbus).abs() < 1e-6).all()
+    assert (merged.distinct_endpoints == merged.endpoints).all()
+    assert (merged.distinct_users == merged.users).all()
+    assert {"Inference", "Vector Search"} <= set(got.aiml_category)
+
+
 
 def _aiml_category(row) -> str | None:
     if row.serving_type == "FOUNDATION_MODEL":
@@ -145,7 +206,7 @@ def test_aiml_costs_equal_raw_and_share_is_a_fraction(priced_usage, window, pipe
     usage["category"] = usage.apply(_aiml_category, axis=1)
     by_category = usage.groupby(["workspace_id", "category"]).cost.sum()
     totals = usage.groupby("workspace_id").cost.sum()
-    got = _rows(pipeline_output, "aiml_executive_summary")
+    got = _rows(pipeline_output, "aiml_executive_summary_30d")
 
     assert sorted(got.index) == sorted(demo_facts.workspace_ids)  # the workspace without AI/ML usage too
     assert got.aiml_cost_share.between(0, 1).all()

@@ -85,12 +85,11 @@ def raw_jobs(demo_source) -> pd.DataFrame:
     return latest.set_index(["workspace_id", "job_id"])
 
 
-def _live_tag(raw_jobs, workspace_id, job_id, key):
-    """What jobs_current says: the tag of the live job's latest version; None for deleted jobs."""
+def _tag_of_record(raw_jobs, workspace_id, job_id, key):
+    """The tag of the job's latest version, deleted or not (names of record); None for jobs lakeflow does not know."""
     if (workspace_id, job_id) not in raw_jobs.index:
         return None
-    job = raw_jobs.loc[(workspace_id, job_id)]
-    return job.tags.get(key) if job.live else None
+    return raw_jobs.loc[(workspace_id, job_id)].tags.get(key)
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +134,17 @@ def test_enriched_has_one_row_per_run_with_its_final_state_queue_and_tags(raw_ru
         assert row.result_state == run.state and row.duration_seconds == run.duration, run.run_id
         assert row.result_category == categories.get(run.state, "other"), run.run_id
         assert row.queue_duration_seconds == run.queue, run.run_id
-        assert row.team == _live_tag(raw_jobs, run.workspace_id, run.job_id, "team"), run.run_id
-        assert row.tier == _live_tag(raw_jobs, run.workspace_id, run.job_id, "tier"), run.run_id
+        assert row.team == _tag_of_record(raw_jobs, run.workspace_id, run.job_id, "team"), run.run_id
+        assert row.tier == _tag_of_record(raw_jobs, run.workspace_id, run.job_id, "tier"), run.run_id
+        assert row.job_name == raw_jobs.loc[(run.workspace_id, run.job_id)]["name"], run.run_id
     assert set(enriched.tier.dropna()) == {"P1", "P2", "P3"}
     assert enriched.team.isna().any()  # untagged jobs stay untagged
+    # Runs of a job deleted after they ran keep its name and team (the job's latest, deleted version).
+    deleted = raw_jobs[~raw_jobs.live]
+    deleted_runs = enriched[[(ws, job) in deleted.index for ws, job in zip(enriched.index.get_level_values(0),
+                                                                             enriched.job_id)]]
+    assert len(deleted_runs) > 0 and deleted_runs.job_name.notna().all()
+    assert deleted_runs.team.notna().any()
 
 
 def test_enriched_run_cost_is_billing_summed_per_run_before_the_join(demo_facts, priced_usage, enriched, raw_runs):
@@ -330,7 +336,7 @@ def test_failures_are_classified_by_the_reference_rules(demo_facts, project, raw
 
 def test_job_and_team_daily_summaries_match_raw_runs(raw_runs, raw_jobs, priced_usage, pipeline_output):
     runs = raw_runs.copy()
-    runs["team"] = [_live_tag(raw_jobs, r.workspace_id, r.job_id, "team") for r in runs.itertuples()]
+    runs["team"] = [_tag_of_record(raw_jobs, r.workspace_id, r.job_id, "team") for r in runs.itertuples()]
     per_run = priced_usage[priced_usage.job_run_id.notna()].groupby(["workspace_id", "job_run_id"]).cost.sum()
     runs["cost"] = [per_run.get((r.workspace_id, r.run_id), 0.0) for r in runs.itertuples()]
     daily = _out(pipeline_output, "job_summary_daily").set_index(["workspace_id", "job_id", "run_date"])

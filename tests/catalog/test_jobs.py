@@ -38,8 +38,9 @@ def raw_runs(raw_slices) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def runs_summary(pipeline_output) -> pd.DataFrame:
-    return pipeline_output.table("job_runs_summary").toPandas()
+def job_runs(pipeline_output) -> pd.DataFrame:
+    """One row per run (the project's per-run table; job_runs_summary is the reference's daily table)."""
+    return pipeline_output.table("job_runs").toPandas()
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +48,11 @@ def job_summary(pipeline_output) -> pd.DataFrame:
     return pipeline_output.table("job_summary").toPandas().set_index(["workspace_id", "job_id"])
 
 
-def test_long_runs_are_counted_once_with_wall_clock_duration(demo_facts, raw_runs, runs_summary, job_summary):
+def test_long_runs_are_counted_once_with_wall_clock_duration(demo_facts, raw_runs, job_runs, job_summary):
     job = demo_facts.long_running_job
     expected = raw_runs[(raw_runs.workspace_id == job.workspace_id) & (raw_runs.job_id == job.job_id)]
     assert len(expected) > 0 and (expected.slices >= 3).all()  # the trap: every run spans 3+ hourly rows
-    got = runs_summary[(runs_summary.workspace_id == job.workspace_id) & (runs_summary.job_id == job.job_id)]
+    got = job_runs[(job_runs.workspace_id == job.workspace_id) & (job_runs.job_id == job.job_id)]
     assert sorted(got.run_id) == sorted(expected.run_id)  # one row per run, not per slice
     merged = got.merge(expected, on=["workspace_id", "run_id"])
     assert (merged.duration_seconds == merged.duration).all()
@@ -59,11 +60,11 @@ def test_long_runs_are_counted_once_with_wall_clock_duration(demo_facts, raw_run
     assert job_summary.loc[(job.workspace_id, job.job_id), "run_count"] == len(expected)
 
 
-def test_repaired_run_counts_once_with_its_final_state(demo_facts, raw_runs, raw_slices, runs_summary, job_summary):
+def test_repaired_run_counts_once_with_its_final_state(demo_facts, raw_runs, raw_slices, job_runs, job_summary):
     run_id = demo_facts.repaired_run_id
     terminal = raw_slices[(raw_slices.run_id == run_id) & raw_slices.result_state.notna()].sort_values("period_end_time")
     assert list(terminal.result_state) == ["FAILED", "SUCCEEDED"]  # the trap: two terminal rows
-    row = runs_summary[runs_summary.run_id == run_id]
+    row = job_runs[job_runs.run_id == run_id]
     assert len(row) == 1
     row = row.iloc[0]
     assert row.result_state == "SUCCEEDED" and not row.is_failure and row.repair_count == 1
@@ -117,3 +118,40 @@ def test_jobs_current_has_the_latest_version_of_each_live_job(demo_facts, demo_s
         assert row.name == live.loc[(row.workspace_id, row.job_id), "name"]
     renamed = [key for key, names in versions.groupby(["workspace_id", "job_id"]).name if names.nunique() > 1]
     assert any(key in live.index for key in renamed)  # a renamed live job is covered by the loop above
+
+
+def test_jobs_latest_names_every_job_of_record_deleted_ones_included(demo_facts, demo_source, pipeline_output):
+    versions = pd.read_parquet(demo_source / "lakeflow" / "jobs").sort_values("change_time")
+    latest = versions.drop_duplicates(["workspace_id", "job_id"], keep="last").set_index(["workspace_id", "job_id"])
+    got = pipeline_output.table("jobs_latest").toPandas().set_index(["workspace_id", "job_id"])
+    assert not got.index.duplicated().any() and set(got.index) == set(latest.index)
+    for key, row in got.iterrows():
+        assert row["name"] == latest.loc[key, "name"], key
+        assert bool(row.is_deleted) == pd.notna(latest.loc[key, "delete_time"]), key
+    assert set(got[got.is_deleted].index.get_level_values("job_id")) == set(demo_facts.deleted_job_ids)
+    assert got[got.is_deleted]["name"].notna().all()
+
+
+def test_job_runs_summary_is_daily_per_job_with_the_reference_statistics(raw_runs, pipeline_output):
+    runs = raw_runs.assign(run_date=raw_runs.start.dt.date)
+    got = pipeline_output.table("job_runs_summary").toPandas().set_index(["workspace_id", "job_id", "run_date"])
+    assert not got.index.duplicated().any()
+    grouped = runs.groupby(["workspace_id", "job_id", "run_date"])
+    assert set(got.index) == set(grouped.groups)
+    for key, day in grouped:
+        row = got.loc[key]
+        finished = day[day.final_state.notna()].duration
+        assert row.total_runs == len(day), key
+        assert row.successful_runs == (day.final_state == "SUCCEEDED").sum(), key
+        assert row.failed_runs == day.final_state.isin(FAILURE_STATES).sum(), key
+        assert row.canceled_runs == (day.final_state == "CANCELLED").sum(), key
+        assert row.running_runs == day.final_state.isna().sum(), key
+        if len(finished):
+            assert math.isclose(row.avg_duration_seconds, finished.mean()), key
+            assert row.max_duration_seconds == finished.max() and row.min_duration_seconds == finished.min(), key
+            assert math.isclose(row.p95_duration_seconds, float(np.percentile(finished, 95)), rel_tol=1e-9), key
+        else:
+            assert pd.isna(row.avg_duration_seconds) and pd.isna(row.p95_duration_seconds), key
+    # days with several runs exercise the statistics (max != min somewhere)
+    assert (got.total_runs > 1).any() and (got.max_duration_seconds > got.min_duration_seconds).any()
+    assert got.failed_runs.sum() > 0

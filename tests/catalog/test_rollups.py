@@ -4,7 +4,8 @@ Every expected figure is recomputed here from the raw demo Parquet (billing.usag
 billing.list_prices, lakeflow.job_run_timeline, lakeflow.jobs) with SQL and pandas written for these
 tests, independently of the specs' SQL: costs are priced per row in DOUBLE (the specs round per row to
 DECIMAL(38,6)) and compared to the cent. The planted cases of `engine.demo.facts` are asserted: the
-cost spike is flagged, a repaired run counts once, renamed and deleted jobs get their latest name.
+cost spike is HIGH_SPEND and the spend drop LOW_SPEND, a repaired run counts once, renamed and deleted
+jobs get the name of their latest version (names of record).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pytest
 
 
 CENT = 0.005  # "to the cent": closer than half a cent
-Z_THRESHOLD = 3.0
+Z_THRESHOLD = 3.0  # HIGH_SPEND above
+LOW_Z_THRESHOLD = -2.0  # LOW_SPEND below (cost cannot fall below 0, so a drop's z-score is bounded)
 MIN_HISTORY_DAYS = 14
 FAILED_STATES = {"ERROR", "FAILED", "TIMED_OUT"}
 
@@ -69,10 +71,18 @@ def raw_runs(demo_source) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def latest_job_names(demo_source) -> dict[tuple[str, str], str | None]:
-    """(workspace_id, job_id) -> name of the latest raw version, None when that version is a deletion."""
+    """(workspace_id, job_id) -> the name of record: the latest raw version's name, also when it is a deletion."""
     jobs = pd.read_parquet(demo_source / "lakeflow" / "jobs").sort_values("change_time")
     latest = jobs.groupby(["workspace_id", "job_id"]).tail(1)
-    return {(r.workspace_id, r.job_id): (None if pd.notna(r.delete_time) else r.name) for r in latest.itertuples()}
+    return {(r.workspace_id, r.job_id): r.name for r in latest.itertuples()}
+
+
+@pytest.fixture(scope="module")
+def deleted_job_keys(demo_source) -> set[tuple[str, str]]:
+    """(workspace_id, job_id) of the jobs whose latest raw version is a deletion."""
+    jobs = pd.read_parquet(demo_source / "lakeflow" / "jobs").sort_values("change_time")
+    latest = jobs.groupby(["workspace_id", "job_id"]).tail(1)
+    return {(r.workspace_id, r.job_id) for r in latest.itertuples() if pd.notna(r.delete_time)}
 
 
 def _window(priced_usage: pd.DataFrame) -> tuple[dt.date, dt.date]:
@@ -105,7 +115,8 @@ def _expected_anomalies(priced_usage: pd.DataFrame) -> pd.DataFrame:
             z = (costs.iloc[i] - mean) / std if std and std > 0 else math.nan
             rows.append(dict(workspace_id=workspace, usage_date=day, cost=costs.iloc[i], mean=mean, std=std,
                              history=len(history), z=z,
-                             flagged=bool(len(history) >= MIN_HISTORY_DAYS and z > Z_THRESHOLD)))
+                             flagged=bool(len(history) >= MIN_HISTORY_DAYS and z > Z_THRESHOLD),
+                             dropped=bool(len(history) >= MIN_HISTORY_DAYS and z < LOW_Z_THRESHOLD)))
     return pd.DataFrame(rows)
 
 
@@ -128,13 +139,31 @@ def test_planted_cost_spike_is_flagged_and_nothing_before_14_days_of_history(pri
 
     # baseline, z-score and flags recomputed independently
     assert (merged.history_days == merged.history).all()
-    assert ((merged.total_cost_usd - merged.cost).abs() < CENT).all()
+    assert ((merged.daily_cost.astype(float) - merged.cost).abs() < CENT).all()
     both = merged.dropna(subset=["z"])
     assert merged.z_score.isna().equals(merged.z.isna())
     assert ((both.z_score - both.z).abs() < 1e-4).all()  # per-row cost rounding moves z slightly
-    assert ((both.rolling_mean_cost_usd - both["mean"]).abs() < CENT).all()
+    assert ((both.ma30_cost - both["mean"]).abs() < CENT).all()
+    assert ((both.stddev30_cost - both["std"]).abs() < CENT).all()
     assert list(merged[merged.is_anomaly][["workspace_id", "usage_date"]].itertuples(index=False)) == \
         list(merged[merged.flagged][["workspace_id", "usage_date"]].itertuples(index=False))
+    # anomaly_type: HIGH_SPEND exactly where flagged, LOW_SPEND where the cost dropped, NORMAL otherwise
+    expected_type = merged.flagged.map({True: "HIGH_SPEND"}).fillna(merged.dropped.map({True: "LOW_SPEND"})).fillna("NORMAL")
+    assert (merged.anomaly_type == expected_type).all(), merged[merged.anomaly_type != expected_type]
+    assert spike.anomaly_type == "HIGH_SPEND"
+
+
+def test_planted_spend_drop_is_low_spend_and_only_after_14_days(priced_usage, pipeline_output, demo_facts):
+    got = _rows(pipeline_output, "cost_anomalies")
+    expected = _expected_anomalies(priced_usage)
+    drop = expected[(expected.workspace_id == demo_facts.spend_drop_workspace_id)
+                    & (expected.usage_date == demo_facts.spend_drop_date)].iloc[0]
+    # the raw data holds the drop: the day costs a fraction of its baseline, well below two standard deviations
+    assert drop.cost < 0.2 * drop["mean"] and drop.z < LOW_Z_THRESHOLD and drop.history >= MIN_HISTORY_DAYS
+    row = got[(got.workspace_id == demo_facts.spend_drop_workspace_id) & (got.usage_date == demo_facts.spend_drop_date)]
+    assert len(row) == 1 and row.iloc[0].anomaly_type == "LOW_SPEND" and not row.iloc[0].is_anomaly
+    # nothing is LOW_SPEND or HIGH_SPEND without 14 days of baseline
+    assert (got[got.history_days < MIN_HISTORY_DAYS].anomaly_type == "NORMAL").all()
 
 
 # --- weekly / monthly rollups ------------------------------------------------------------------
@@ -193,7 +222,8 @@ def test_cost_trend_change_pct_is_null_without_a_base_and_correct_otherwise(pric
 
 # --- top consumers -----------------------------------------------------------------------------
 
-def test_top_consumers_dense_ranks_latest_job_names_and_costs(priced_usage, pipeline_output, latest_job_names):
+def test_top_consumers_dense_ranks_latest_job_names_and_costs(priced_usage, pipeline_output, latest_job_names,
+                                                              deleted_job_keys):
     start, end = _window(priced_usage)
     window = priced_usage[(priced_usage.usage_date >= start) & (priced_usage.usage_date <= end) & priced_usage.job_id.notna()]
     expected = window.groupby(["workspace_id", "job_id"]).agg(cost=("cost", "sum"), net=("quantity", "sum")).reset_index()
@@ -211,22 +241,26 @@ def test_top_consumers_dense_ranks_latest_job_names_and_costs(priced_usage, pipe
     merged = got.merge(expected, on=["workspace_id", "job_id"], how="left")
     assert merged.cost.notna().all()
     assert ((merged.total_cost_usd - merged.cost).abs() < CENT).all()
-    assert (merged.run_count == merged.runs.fillna(0)).all()
+    assert (merged.total_runs == merged.runs.fillna(0)).all()
 
     for workspace, rows in got.groupby("workspace_id"):
-        rows = rows.sort_values(["rank", "job_id"])
+        rows = rows.sort_values(["cost_rank", "job_id"])
         # dense ranking by cost: starts at 1, steps by one exactly where the cost drops
-        assert rows["rank"].iloc[0] == 1
-        costs, ranks = list(rows.total_cost_usd), list(rows["rank"])
+        assert rows["cost_rank"].iloc[0] == 1
+        costs, ranks = list(rows.total_cost_usd), list(rows["cost_rank"])
         for (c1, r1), (c2, r2) in zip(zip(costs, ranks), zip(costs[1:], ranks[1:])):
             assert (r2 == r1 and c2 == c1) or (r2 == r1 + 1 and c2 < c1)
         # the top jobs of the workspace, none left out
         top = expected[expected.workspace_id == workspace].nlargest(min(50, len(rows)), "cost")
         assert set(top.job_id) == set(rows.job_id)
 
-    # names from the latest job version (joined on workspace AND job); deleted/other-region jobs have none
+    # names of record: the latest job version's (joined on workspace AND job), deleted jobs included;
+    # only the other region's jobs, unknown to the regional lakeflow.jobs, have none
     for row in got.itertuples():
         assert row.job_name == latest_job_names.get((row.workspace_id, row.job_id)), row
+    assert got[got.job_name.isna()].workspace_id.isin(set(got.workspace_id) - {w for w, _ in latest_job_names}).all()
+    deleted = got[[(w, j) in deleted_job_keys for w, j in zip(got.workspace_id, got.job_id)]]
+    assert len(deleted) > 0 and deleted.job_name.notna().all(), "a deleted job's cost keeps its name"
     # the trap is in the data: a renamed job whose billing rows carry an older name
     billed = window.dropna(subset=["billed_job_name"]).groupby(["workspace_id", "job_id"]).billed_job_name.agg(set)
     renamed = [r for r in got.itertuples() if r.job_name and (r.workspace_id, r.job_id) in billed.index
@@ -236,7 +270,8 @@ def test_top_consumers_dense_ranks_latest_job_names_and_costs(priced_usage, pipe
 
 # --- job success rate --------------------------------------------------------------------------
 
-def test_job_success_rate_weekly_counts_a_repaired_run_once(raw_runs, pipeline_output, demo_facts, latest_job_names):
+def test_job_success_rate_weekly_counts_a_repaired_run_once(raw_runs, pipeline_output, demo_facts, latest_job_names,
+                                                            deleted_job_keys):
     finished = raw_runs[raw_runs.final_state.notna()].copy()
     finished["success"] = finished.final_state == "SUCCEEDED"
     finished["failure"] = finished.final_state.isin(FAILED_STATES)
@@ -253,6 +288,9 @@ def test_job_success_rate_weekly_counts_a_repaired_run_once(raw_runs, pipeline_o
     assert ((merged.success_rate - merged.ok / merged.runs).abs() < 1e-12).all()
     for row in got.itertuples():
         assert row.job_name == latest_job_names.get((row.workspace_id, row.job_id))
+    # a job deleted after it ran keeps its name on the weeks it ran
+    deleted_rows = [r for r in got.itertuples() if (r.workspace_id, r.job_id) in deleted_job_keys]
+    assert deleted_rows and all(r.job_name is not None for r in deleted_rows)
 
     # the planted repair: two terminal rows (FAILED, then SUCCEEDED) for one run_id
     repaired = raw_runs[(raw_runs.workspace_id == demo_facts.repaired_job.workspace_id)
@@ -272,15 +310,26 @@ def test_job_success_rate_weekly_counts_a_repaired_run_once(raw_runs, pipeline_o
 
 # --- job performance trends --------------------------------------------------------------------
 
-def test_job_performance_moving_average_uses_the_preceding_seven_days(raw_runs, pipeline_output, demo_facts):
-    finished = raw_runs[raw_runs.final_state.notna()]
+def test_job_performance_moving_average_uses_the_preceding_seven_days(raw_runs, pipeline_output, demo_facts,
+                                                                      latest_job_names):
+    started = (raw_runs.groupby(["workspace_id", "job_id", "run_date"]).run_id.size().rename("started"))
+    finished = raw_runs[raw_runs.final_state.notna()].assign(
+        ok=lambda f: f.final_state == "SUCCEEDED", bad=lambda f: f.final_state.isin(FAILED_STATES))
     daily = (finished.groupby(["workspace_id", "job_id", "run_date"])
-             .agg(runs=("run_id", "size"), total=("duration", "sum"), avg=("duration", "mean")).reset_index())
+             .agg(runs=("run_id", "size"), total=("duration", "sum"), avg=("duration", "mean"),
+                  longest=("duration", "max"), ok=("ok", "sum"), bad=("bad", "sum"))
+             .reset_index().join(started, on=["workspace_id", "job_id", "run_date"]))
     got = pipeline_output.table("job_performance_trends").toPandas()
     merged = daily.merge(got, on=["workspace_id", "job_id", "run_date"], how="outer", indicator=True)
     assert (merged._merge == "both").all()
     assert (merged.run_count == merged.runs).all()
+    # the reference's daily counts: every run started that day, its successes and failures (final states)
+    assert (merged.total_runs == merged.started).all()
+    assert (merged.successful_runs == merged.ok).all() and (merged.failed_runs == merged.bad).all()
+    assert ((merged.success_rate_pct - merged.ok / merged.runs * 100).abs() < 1e-9).all()
+    assert (merged.failed_runs > 0).any() and (merged.success_rate_pct < 100).any()
     assert ((merged.avg_duration_seconds - merged["avg"]).abs() < 1e-6).all()
+    assert (merged.max_duration_seconds == merged.longest).all()
     for (workspace, job), rows in merged.groupby(["workspace_id", "job_id"]):
         for row in rows.itertuples():
             before = rows[(rows.run_date < row.run_date) & (rows.run_date >= row.run_date - dt.timedelta(days=7))]
@@ -289,6 +338,11 @@ def test_job_performance_moving_average_uses_the_preceding_seven_days(raw_runs, 
             else:
                 assert row.moving_avg_7d_run_count == before.runs.sum()
                 assert abs(row.moving_avg_7d_duration_seconds - before.total.sum() / before.runs.sum()) < 1e-6
+            # ma7_*: the 7 calendar days ending on run_date, the day itself included, weighted by runs
+            week = rows[(rows.run_date <= row.run_date) & (rows.run_date > row.run_date - dt.timedelta(days=7))]
+            assert abs(row.ma7_avg_duration - week.total.sum() / week.runs.sum()) < 1e-6
+            assert abs(row.ma7_success_rate - week.ok.sum() / week.runs.sum() * 100) < 1e-9
+        assert (rows.job_name == latest_job_names.get((workspace, job))).all()
     # the long-running job (150-200 min runs) has a full baseline late in the window
     long_job = got[(got.workspace_id == demo_facts.long_running_job.workspace_id)
                    & (got.job_id == demo_facts.long_running_job.job_id)]
@@ -305,7 +359,7 @@ def test_user_activity_matches_raw_run_as_usage(priced_usage, pipeline_output):
                      jobs=("job_id", "nunique"), runs=("job_run_id", "nunique"))
                 .reset_index())
     expected = expected[expected.net.abs() > 1e-12]
-    got = _rows(pipeline_output, "user_activity_30d")
+    got = _rows(pipeline_output, "user_cost_30d")
     merged = expected.merge(got, on=["workspace_id", "run_as"], how="outer", indicator=True)
     assert (merged._merge == "both").all()
     assert ((merged.total_cost_usd - merged.cost).abs() < CENT).all()
