@@ -119,10 +119,13 @@ ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`job_runs_bronze` C
 
 -- job_runs_enriched: materialized view
 -- PII shared (include_pii: true): run_as
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_enriched` COMMENT 'One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs_summary (final state of the latest terminal row, wall-clock duration, repairs), the job\'s current name, owner, run_as, team and tier from jobs_current (tags[\'team\'], tags[\'tier\']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_enriched` COMMENT 'One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs_summary (final state of the latest terminal row, wall-clock duration, repairs), the job\'s current name, owner, run_as and tier from jobs_current (tags[\'tier\']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.';
 
 -- job_runs_summary: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_summary` COMMENT 'One row per job run, reassembled from its hourly timeline slices.';
+
+-- job_sla_targets: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_sla_targets` COMMENT 'The SLA in force for every job that has one: one row per job, merging the job_slas spec with the job\'s current tags sla_max_duration_minutes (minutes) and sla_deadline_utc ("HH:MM", UTC); per field, a job_slas value wins over the tag.';
 
 -- job_slas: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_slas` COMMENT 'Service-level agreements of jobs, one row per job, kept in this spec so the platform team can set or override them without touching the jobs: max_duration_minutes (a run must finish within it) and/or deadline_utc ("HH:MM": a run must end by this UTC time of the day it started; meant for daily jobs).';
@@ -136,12 +139,22 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_su
 -- job_summary_daily: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_summary_daily` COMMENT 'Daily health and cost of each job: one row per job and run_date (the UTC date runs started), from job_runs_enriched, so a run counts once with its final state however many hourly slices or repairs it has.';
 
+-- job_task_runs: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_task_runs` COMMENT 'One row per task run (workspace_id, task_run_id), reassembled from its hourly slices in job_task_runs_bronze the way job runs are: the result is the state of its latest terminal row (NULL while it runs); the duration is the end of its last slice minus the start of its first.';
+
+-- job_task_runs_bronze: streaming table, with history
+ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`job_task_runs_bronze` COMMENT 'Job task run timeline slices from system.lakeflow.job_task_run_timeline: one row per task run (run_id is the task run\'s id, job_run_id its job run\'s) and hourly slice.' WITH HISTORY;
+
+-- job_teams: materialized view
+-- PII shared (include_pii: true): team_match_value, creator_user_name, run_as, run_as_user_name
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_teams` COMMENT 'The team of every job, and which rule gave it: one row per job (workspace_id, job_id) ever seen in jobs_bronze, deleted jobs included, described by its latest version (name, tags).';
+
 -- jobs_bronze: streaming table, with history
--- PII shared (include_pii: true): run_as
+-- PII shared (include_pii: true): run_as, creator_user_name, run_as_user_name
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`jobs_bronze` COMMENT 'Every version of every job from system.lakeflow.jobs (an SCD2 table: a row per change).' WITH HISTORY;
 
 -- jobs_current: materialized view
--- PII shared (include_pii: true): run_as
+-- PII shared (include_pii: true): run_as, creator_user_name, run_as_user_name
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`jobs_current` COMMENT 'The latest version of each job, one row per (workspace_id, job_id), deleted jobs excluded.';
 
 -- list_prices: materialized view
@@ -184,12 +197,21 @@ ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`served_entities_br
 -- PII shared (include_pii: true): created_by
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`served_entities_current` COMMENT 'The latest version of each served entity, one row per served_entity_id, entities of deleted endpoints excluded.';
 
+-- sla_breach_risk: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`sla_breach_risk` COMMENT 'Runs still in progress that are close to missing their SLA, flagged before the breach: one row per run in progress (no terminal timeline row yet) of a job with an SLA (job_sla_targets: job_slas rows and SLA tags).';
+
 -- sla_compliance: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`sla_compliance` COMMENT 'SLA compliance of every job that has an SLA, over the last 30 days: one row per job.';
 
+-- task_performance: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`task_performance` COMMENT 'Failures, retries and duration of every task of every job, to find the task that breaks or slows a job: one row per (workspace_id, job_id, task_key) seen in job_task_runs.';
+
+-- task_retries: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`task_retries` COMMENT 'Every task that ran more than once in one job run: one row per (workspace_id, job_run_id, task_key) with two or more task runs in job_task_runs.';
+
 -- team_mapping: materialized view
 -- PII shared (include_pii: true): match_value
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`team_mapping` COMMENT 'Which team, business unit and cost center a cost belongs to, kept in this spec for cost allocation.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`team_mapping` COMMENT 'Which team, business unit and cost center a cost or a job belongs to, kept in this spec for cost allocation and job ownership.';
 
 -- team_summary_daily: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`team_summary_daily` COMMENT 'Daily job health and job cost per team: one row per team and run_date (UTC date the runs started), over all workspaces, from job_runs_enriched.';

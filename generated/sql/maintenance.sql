@@ -46,10 +46,14 @@
 -- job_runs_bronze: streaming table; maintained by its pipeline; rows older than 730 days (period_start_time) deleted here
 -- job_runs_enriched: materialized view; maintained by its pipeline
 -- job_runs_summary: materialized view; maintained by its pipeline
+-- job_sla_targets: materialized view; maintained by its pipeline
 -- job_slas: materialized view; maintained by its pipeline
 -- job_success_rate_weekly: materialized view; maintained by its pipeline
 -- job_summary: materialized view; maintained by its pipeline
 -- job_summary_daily: materialized view; maintained by its pipeline
+-- job_task_runs: materialized view; maintained by its pipeline
+-- job_task_runs_bronze: streaming table; maintained by its pipeline; rows older than 730 days (period_start_time) deleted here
+-- job_teams: materialized view; maintained by its pipeline
 -- jobs_bronze: streaming table; maintained by its pipeline; rows older than 730 days (change_time) deleted here
 -- jobs_current: materialized view; maintained by its pipeline
 -- list_prices: materialized view; maintained by its pipeline
@@ -63,7 +67,10 @@
 -- query_history_bronze: materialized view; maintained by its pipeline
 -- served_entities_bronze: streaming table; maintained by its pipeline; rows older than 730 days (change_time) deleted here
 -- served_entities_current: materialized view; maintained by its pipeline
+-- sla_breach_risk: materialized view; maintained by its pipeline
 -- sla_compliance: materialized view; maintained by its pipeline
+-- task_performance: materialized view; maintained by its pipeline
+-- task_retries: materialized view; maintained by its pipeline
 -- team_mapping: materialized view; maintained by its pipeline
 -- team_summary_daily: materialized view; maintained by its pipeline
 -- termination_code_classes: materialized view; maintained by its pipeline
@@ -85,6 +92,8 @@ DELETE FROM `main`.`monitoring`.`clusters_bronze` AS old WHERE old.`change_time`
 DELETE FROM `main`.`monitoring`.`endpoint_usage_bronze` AS old WHERE old.`request_time` < date_sub(current_date(), 730);
 
 DELETE FROM `main`.`monitoring`.`job_runs_bronze` AS old WHERE old.`period_start_time` < date_sub(current_date(), 730);
+
+DELETE FROM `main`.`monitoring`.`job_task_runs_bronze` AS old WHERE old.`period_start_time` < date_sub(current_date(), 730);
 
 DELETE FROM `main`.`monitoring`.`jobs_bronze` AS old WHERE old.`change_time` < date_sub(current_date(), 730) AND EXISTS (SELECT 1 FROM `main`.`monitoring`.`jobs_bronze` AS newer WHERE newer.`workspace_id` <=> old.`workspace_id` AND newer.`job_id` <=> old.`job_id` AND newer.`change_time` > old.`change_time`);
 

@@ -21,6 +21,7 @@ CONTRACT = Contract(
         Column("history_days", "bigint", nullable=False),
         Column("z_score", "double", nullable=True),
         Column("is_anomaly", "boolean", nullable=False),
+        Column("anomaly_type", "string", nullable=False),
         Column("_account_identifier", "string", nullable=False),
         Column("_workspace_identifier", "string", nullable=False),
     ),
