@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from engine.runtime.queries import quote
+from engine.runtime.queries import alert_condition, quote
 from engine.spec.outbound import parse_message
 from engine.spec.model import Alert
 
@@ -29,7 +29,7 @@ class Firing:
 def alert_query(alert: Alert, relation: str) -> str:
     columns = ", ".join(quote(c) for c in alert.columns) or "*"
     order = ", ".join(quote(c) for c in alert.columns)
-    return f"SELECT {columns} FROM {relation} WHERE ({alert.condition})" + (f" ORDER BY {order}" if order else "")
+    return f"SELECT {columns} FROM {relation} WHERE {alert_condition(alert, relation)}" + (f" ORDER BY {order}" if order else "")
 
 
 def evaluate(spark: Any, schema: str, alerts: Iterable[Alert], skip: Iterable[str] = ()) -> list[Firing]:

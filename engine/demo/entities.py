@@ -38,8 +38,8 @@ class Params:
             raise ValueError("workspaces must be >= 2 (one of them is in another region)")
         if self.days < 14:
             raise ValueError("days must be >= 14 so the planted cases fit in the window")
-        if self.jobs < 11:
-            raise ValueError("jobs must be >= 11 so every planted job role gets a job (10 roles, 1 remote job)")
+        if self.jobs < 12:
+            raise ValueError("jobs must be >= 12 so every planted job role gets a job (11 roles, 1 remote job)")
         if self.scale <= 0:
             raise ValueError("scale must be > 0")
 
@@ -272,6 +272,10 @@ class Plan:
     job_name_since: date
     denied_user: C.Person
     node_timeline_days: tuple[date, ...]
+    # Job health (issue 14): untagged, team by owner in team_mapping; still running when the data ends
+    # (past 80 % of its job_slas duration); on `task_retry_day` its first task fails once and is retried.
+    sla_risk_job: Job | None = None
+    task_retry_day: date | None = None
 
 
 @dataclass(frozen=True)

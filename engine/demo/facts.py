@@ -15,8 +15,10 @@ from engine.demo.simulate import BASE, SPEND_DROP_FACTOR, simulate_day, spend_dr
 from engine.demo.usage import Correction
 from engine.demo.entities import Params, World
 from engine.demo.world import (
-    FAILING_STREAK_RUNS, SLA_DEADLINE_UTC, SLA_MAX_DURATION_MINUTES, SLOWDOWN_FACTOR, build_world,
+    FAILING_STREAK_RUNS, SLA_DEADLINE_UTC, SLA_MAX_DURATION_MINUTES, SLA_RISK_MAX_DURATION_MINUTES, SLOWDOWN_FACTOR,
+    build_world,
 )
+from engine.demo.ids import from_epoch
 
 DEFAULT_END_DATE = date(2026, 11, 1)
 
@@ -88,6 +90,17 @@ class DemoFacts:
     spend_drop_workspace_id: str
     spend_drop_date: date  # that workspace's usage is `spend_drop_factor` x what it would have been
     spend_drop_factor: float
+    # job health (issue 14)
+    sla_risk_job: JobRef  # untagged; its only team rule is its owner's team_mapping row (job_owner)
+    sla_risk_owner_email: str  # the job's creator (creator_user_name)
+    sla_risk_run_id: str  # started at 22:00 on last_day, still running (no terminal row) when the data ends
+    sla_risk_run_start: datetime
+    sla_risk_max_duration_minutes: int  # its row in specs/jobs/job_slas.yaml
+    data_end_time: datetime  # where the job timelines end: the latest period_end_time of any run
+    task_retry_job: JobRef
+    task_retry_run_id: str  # a job run that SUCCEEDED on its first attempt ...
+    task_retry_task_key: str  # ... although this task of it failed once and was retried
+    task_retry_task_run_ids: tuple[str, str]  # (the FAILED task run, the SUCCEEDED retry)
 
     def correction(self, kind: str) -> Correction:
         return next(c for c in self.corrections if c.kind == kind)
@@ -119,6 +132,10 @@ def facts_of(world: World) -> DemoFacts:
     overrun = tuple(_run_ids(world, plan.sla_job, plan.sla_overrun_day))
     late = tuple(_run_ids(world, plan.sla_job, plan.sla_late_start_day))
     price_rows = [p for p in world.prices if p.sku == C.SKUS[C.PRICE_CHANGE_SKU]]
+    risk_job = plan.sla_risk_job
+    (risk_run,) = job_runs(world, risk_job, plan.last_day, BASE)
+    (retry_run,) = job_runs(world, risk_job, plan.task_retry_day, BASE)
+    failed_task, retried_task = retry_run.attempts[0].tasks[:2]
     promotional = next(p.sku.name for p in world.prices if p.promotional_price is not None)
     return DemoFacts(
         account_id=C.ACCOUNT_ID,
@@ -172,6 +189,16 @@ def facts_of(world: World) -> DemoFacts:
         spend_drop_workspace_id=spend_drop(world)[0],
         spend_drop_date=spend_drop(world)[1],
         spend_drop_factor=SPEND_DROP_FACTOR,
+        sla_risk_job=_ref(risk_job),
+        sla_risk_owner_email=risk_job.creator.email,
+        sla_risk_run_id=risk_run.run_id,
+        sla_risk_run_start=from_epoch(risk_run.attempts[0].start),
+        sla_risk_max_duration_minutes=SLA_RISK_MAX_DURATION_MINUTES,
+        data_end_time=from_epoch(risk_run.attempts[0].end),
+        task_retry_job=_ref(risk_job),
+        task_retry_run_id=retry_run.run_id,
+        task_retry_task_key=failed_task.task.key,
+        task_retry_task_run_ids=(failed_task.run_id, retried_task.run_id),
     )
 
 

@@ -8,7 +8,7 @@ run_id. Every run finishes before midnight, so one day's output only has that da
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from engine.demo import catalog as C
@@ -17,6 +17,7 @@ from engine.demo.usage import UsageBuffer, UsageStream, tag_items
 from engine.demo.entities import Cluster, Job, TaskDef, Version, World, alive_at
 from engine.demo.world import (
     LAKEFLOW_FULL_COLUMNS_SINCE, LAST_DAY_FAILURE_ROLES, SLA_LATE_START_MINUTES, SLA_OVERRUN_FACTOR, SLOWDOWN_FACTOR,
+    TASK_RETRY_INTERVAL_SECONDS,
 )
 
 # termination_code and job_parameters are NULL on rows before late August 2024 (reference §5.7).
@@ -46,17 +47,17 @@ class TaskAttempt:
     run_id: str
     start: int
     end: int
-    state: str
-    termination_code: str
+    state: str | None  # None: still running when the data ends
+    termination_code: str | None
 
 
 @dataclass(frozen=True)
 class Attempt:
     number: int
     start: int  # epoch seconds
-    end: int
-    state: str
-    termination_code: str
+    end: int  # for a run still in progress: where the data ends
+    state: str | None  # None: still running when the data ends (no terminal row yet)
+    termination_code: str | None
     job_cluster: Cluster | None  # a new job cluster per attempt (classic job compute)
     cluster_id: str | None  # the job cluster or the all-purpose cluster; None on serverless
     queue_seconds: int
@@ -72,7 +73,7 @@ class Run:
     attempts: tuple[Attempt, ...]
 
     @property
-    def final_state(self) -> str:
+    def final_state(self) -> str | None:
         return self.attempts[-1].state
 
 
@@ -105,9 +106,11 @@ def job_runs(world: World, job: Job, day: date, namespace: str) -> list[Run]:
     return runs
 
 
-def _planned_states(world: World, job: Job, day: date, rng) -> tuple[str, bool]:
-    """(state of the first attempt, whether it gets repaired)."""
+def _planned_states(world: World, job: Job, day: date, rng) -> tuple[str | None, bool]:
+    """(state of the first attempt, None while it still runs; whether it gets repaired)."""
     plan = world.plan
+    if job.role == "sla_at_risk" and day == plan.last_day:
+        return None, False  # planted: still running when the data ends
     if job.role == "failing" and day >= plan.failing_streak_days[0]:
         return "FAILED", False  # the trailing failure streak (continues on appended days)
     if job.role in ("first_failure", "digest_failure") and day == plan.last_day:
@@ -142,6 +145,10 @@ def _run(world: World, job: Job, day: date, run_id: str, start: int, tasks: tupl
     if state == "SKIPPED":
         first = _attempt(world, job, run_id, 1, start, start, state, (), rng, namespace)
         return Run(job, run_id, (first,))
+    if state is None:  # its slices up to the end of the data; the tasks of its last level still run
+        running = _attempt(world, job, run_id, 1, start, day_end, None, _level_plan(tasks, levels, levels[-1], None),
+                           rng, namespace)
+        return Run(job, run_id, (running,))
     fail_level = levels[-1] if job.role in ("failing", "repaired") else rng.choice(levels)
     if state == "SUCCEEDED":
         first_end, ran_levels = start + duration, levels
@@ -151,6 +158,8 @@ def _run(world: World, job: Job, day: date, run_id: str, start: int, tasks: tupl
         ran_levels = [lvl for lvl in levels if lvl <= fail_level]
     first = _attempt(world, job, run_id, 1, start, first_end, state,
                      _level_plan(tasks, ran_levels, fail_level if state != "SUCCEEDED" else None, state), rng, namespace)
+    if job.role == "sla_at_risk" and day == plan.task_retry_day and state == "SUCCEEDED":
+        first = _with_task_retry(world, first, run_id, namespace)
     attempts = [first]
     repair_start = first_end + rng.randrange(600, 2400)
     remaining = [lvl for lvl in levels if lvl >= fail_level]
@@ -172,12 +181,23 @@ def _level_plan(tasks, levels, failing_level, state) -> tuple[tuple[TaskDef, str
     return tuple(plan)
 
 
+def _with_task_retry(world: World, attempt: Attempt, run_id: str, namespace: str) -> Attempt:
+    """Planted: the attempt's first task fails once and its retry (a new task run of the same job run
+    and task_key) succeeds, so the job run itself succeeds on its first attempt."""
+    task = attempt.tasks[0]
+    failed_end = task.start + (task.end - task.start) * 2 // 5
+    failed = replace(task, end=failed_end, state="FAILED", termination_code="RUN_EXECUTION_ERROR")
+    retried = replace(task, run_id=numeric_id(16, world.params.seed, namespace, "task-retry", run_id, task.task.key),
+                      start=failed_end + TASK_RETRY_INTERVAL_SECONDS)
+    return replace(attempt, tasks=(failed, retried) + attempt.tasks[1:])
+
+
 def _attempt(world, job, run_id, number, start, end, state, task_plan, rng, namespace) -> Attempt:
     seed = world.params.seed
-    code = rng.choice(TERMINATION_CODES[state])
+    code = rng.choice(TERMINATION_CODES[state]) if state is not None else None
     setup = rng.randrange(*SETUP_SECONDS[job.compute])
     queue = rng.randrange(30, 300) if rng.random() < 0.05 else 0
-    cleanup = rng.randrange(10, 60)
+    cleanup = rng.randrange(10, 60) if state is not None else 0  # a running attempt has not reached cleanup
     if end - start < setup + queue + cleanup + 60:
         setup, queue, cleanup = 0, 0, 0
     job_cluster = None
@@ -228,7 +248,7 @@ def timeline_rows(run: Run) -> list[dict]:
         full, termination_era = began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
         slices = hourly_slices(attempt.start, attempt.end)
         for i, (slice_start, slice_end) in enumerate(slices):
-            last = i == len(slices) - 1
+            last = i == len(slices) - 1 and attempt.state is not None  # a running attempt has no terminal row
             rows.append({
                 "account_id": C.ACCOUNT_ID, "workspace_id": job.workspace.workspace_id, "job_id": job.job_id,
                 "run_id": run.run_id, "period_start_time": from_epoch(slice_start), "period_end_time": from_epoch(slice_end),
@@ -261,7 +281,7 @@ def task_rows(run: Run) -> list[dict]:
             full, termination_era = began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
             slices = hourly_slices(task.start, task.end)
             for i, (slice_start, slice_end) in enumerate(slices):
-                last = i == len(slices) - 1
+                last = i == len(slices) - 1 and task.state is not None  # a running task has no terminal row
                 rows.append({
                     "account_id": C.ACCOUNT_ID, "workspace_id": job.workspace.workspace_id, "job_id": job.job_id,
                     "run_id": task.run_id,

@@ -32,6 +32,13 @@ SLA_MAX_DURATION_MINUTES = 45  # its job tags `sla_max_duration_minutes` ...
 SLA_DEADLINE_UTC = "05:00"  # ... and `sla_deadline_utc`
 SLA_OVERRUN_FACTOR = 1.8  # one run takes 54 min: a duration breach (and, ending after 05:00, a deadline breach)
 SLA_LATE_START_MINUTES = 40  # the last run starts 40 min late: a normal duration, but it ends after the deadline
+# The SLA-risk job (issue 14): untagged, its team comes from team_mapping by its owner; it runs at 22:00
+# UTC for about an hour, within the 120 minutes job_slas allows, but on the last day it is still running
+# when the data ends (23:50), about 110 minutes in: past 80 % of its SLA, not yet breached.
+SLA_RISK_START_HOUR = 22
+SLA_RISK_TYPICAL_MINUTES = 60.0
+SLA_RISK_MAX_DURATION_MINUTES = 120  # its row in specs/jobs/job_slas.yaml
+TASK_RETRY_INTERVAL_SECONDS = 60  # the planted task retry starts this long after its first attempt failed
 # Planted job tiers (tags['tier']); every other tagged job gets a random P1/P2/P3.
 PLANTED_TIERS = {"failing": "P2", "first_failure": "P1", "digest_failure": "P3", "slowdown": "P2", "sla_miss": "P3"}
 # Jobs whose planted failures happen on the last day; every other job succeeds on that day.
@@ -202,12 +209,12 @@ def _all_purpose_clusters(params: Params, workspaces: tuple[Workspace, ...]) -> 
 
 
 _PLANTED_ROLES = ("failing", "long_running", "repaired", "serverless", "all_purpose", "misbilled",
-                  "first_failure", "digest_failure", "slowdown", "sla_miss")
+                  "first_failure", "digest_failure", "slowdown", "sla_miss", "sla_at_risk")
 _ONE_RUN_A_DAY = ("failing", "long_running", "repaired", "misbilled", "first_failure", "digest_failure", "slowdown",
-                  "sla_miss")
-_FIXED_RUN_MINUTE = {"long_running": 40, "sla_miss": 10}
+                  "sla_miss", "sla_at_risk")
+_FIXED_RUN_MINUTE = {"long_running": 40, "sla_miss": 10, "sla_at_risk": 0}
 _NEVER_FAIL_AT_RANDOM = ("failing", "repaired", "misbilled", "long_running", "first_failure", "digest_failure",
-                         "slowdown", "sla_miss")
+                         "slowdown", "sla_miss", "sla_at_risk")
 
 
 def _jobs(
@@ -255,6 +262,8 @@ def _job(params, ws, index, role, lifecycle, clusters, sps) -> Job:
         run_hours, typical = (3,), SLOWDOWN_TYPICAL_MINUTES
     elif role == "sla_miss":
         run_hours, typical = (4,), SLA_TYPICAL_MINUTES
+    elif role == "sla_at_risk":
+        run_hours, typical = (SLA_RISK_START_HOUR,), SLA_RISK_TYPICAL_MINUTES
     ap_cluster = None
     if compute == "all_purpose":
         ap_cluster = next(c for c in clusters if c.workspace == ws and c.index == 0).cluster_id
@@ -265,8 +274,12 @@ def _job(params, ws, index, role, lifecycle, clusters, sps) -> Job:
         tags["tier"] = PLANTED_TIERS[role]
     if role == "sla_miss":
         tags.update(sla_max_duration_minutes=str(SLA_MAX_DURATION_MINUTES), sla_deadline_utc=SLA_DEADLINE_UTC)
+    if role == "sla_at_risk":
+        tags = {}  # planted: untagged, so its team comes from team_mapping (its owner's row)
     run_as = creator.email if rng.random() < 0.5 else rng.choice(sps)
     created = _before_window(rng, params)
+    if role == "sla_at_risk":  # after the Dec 2025 rollout: its rows carry creator_user_name (the owner's email)
+        created = at(params.start_date - timedelta(days=60), 9, 30, 5)
     if lifecycle == "created_in_window":
         created = at(params.day_at(0.3), 10, 17, 3)
     first = Version(created, {
@@ -538,4 +551,6 @@ def _plan(params: Params, workspaces, jobs, clusters) -> Plan:
         job_name_since=job_name_since,
         denied_user=denied_user,
         node_timeline_days=tuple(end - timedelta(days=k) for k in range(NODE_TIMELINE_DAYS, 0, -1)),
+        sla_risk_job=by_role["sla_at_risk"],
+        task_retry_day=params.day_at(0.5),
     )

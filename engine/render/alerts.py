@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from engine.render import viewmodel as vm
 from engine.render.registry import RenderContext, renderer, template
-from engine.runtime.queries import quote
+from engine.runtime.queries import alert_condition, quote
 from engine.spec.model import Alert, Project
 
 RETRIGGER_SECONDS = {"P1": 3600, "P2": 3600, "P3": 86400}  # re-notify at most hourly (daily for digests)
@@ -67,7 +67,8 @@ def alerts_view(project: Project) -> AlertsView:
             key=f"tablesmith_alert_{alert.name}",
             display_name=f"[{alert.tier.value}] {alert.name}",
             description=vm.collapse(f"{alert.description} Owner: {alert.owner}. Data may lag {alert.expected_latency_minutes} min."),
-            query_lines=(f"SELECT COUNT(*) AS matching_rows FROM {relation}", f"WHERE ({vm.collapse(alert.condition)})"),
+            query_lines=(f"SELECT COUNT(*) AS matching_rows FROM {relation}",
+                         f"WHERE {vm.collapse(alert_condition(alert, relation))}"),
             schedule=alert.schedule,
             retrigger_seconds=RETRIGGER_SECONDS[alert.tier.value],
             user_emails=alert.channel.to,

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from engine import escape
 from engine.graph.show import mermaid
+from engine.runtime.queries import retention_delete
 from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec.model import IDENTIFIER_COLUMN_DEFS, DatasetKind, Pattern, Project, Schedule, Table, first_sentence
 from engine.sql.types import canonical
@@ -190,8 +191,24 @@ def _facts(project: Project, table: Table) -> tuple[tuple[str, str], ...]:
         ("Clustered by", ", ".join(md_code(c) for c in table.cluster_by) or "—"),
         ("Shared", "; ".join(_share_text(project, table, m) for m in table.share) or "not shared"),
         ("Source retention", "; ".join(f"{md_code(s)}: {retention_text(s)}" for s in retention) or "—"),
+        ("Retention", table_retention_text(table)),
         ("System schemas", ", ".join(md_code(s) for s in table.requires) or "—"),
     )
+
+
+def table_retention_text(table: Table) -> str:
+    r = table.retention
+    if table.dataset_kind is not DatasetKind.STREAMING_TABLE:
+        return "—"
+    if r is None or r.column is None:
+        return "every row, indefinitely"
+    text = f"{r.days} days on {md_code(r.column)}"
+    if r.default:
+        text += " (the default for bronze streaming tables)"
+    text += ": older rows are deleted daily by `generated/sql/maintenance.sql`"
+    if table.pattern is Pattern.SCD2:
+        text += "; the latest version of each entity is always kept"
+    return text
 
 
 def _grain_text(table: Table) -> str:
@@ -398,13 +415,30 @@ class MaintenanceView:
     fallback: str  # the one statement run when no table needs manual maintenance (a SQL file task needs one)
 
 
+def retention_statements(table: Table, relation: str) -> tuple[str, ...]:
+    """The DELETE that enforces a streaming table's retention (none without one)."""
+    r = table.retention
+    if table.dataset_kind is not DatasetKind.STREAMING_TABLE or r is None or r.column is None:
+        return ()
+    return (retention_delete(table, relation),)
+
+
+def _expiry_note(table: Table) -> str:
+    r = table.retention
+    return f"; rows older than {r.days} days ({r.column}) deleted here" if r and r.column else ""
+
+
 def maintenance_view(project: Project) -> MaintenanceView:
     items = []
     for table in sorted(project.tables, key=lambda t: t.name):
         name = sql_ident(CATALOG_PARAMETER, SCHEMA_PARAMETER, table.name)
         kind = KIND_LABELS[table.dataset_kind]
+        expire = retention_statements(table, name)
         if table.dataset_kind is DatasetKind.STREAMING_TABLE and table.table_properties.get(PIPELINE_MAINTENANCE_PROPERTY) == "false":
-            items.append(MaintenanceItem(table.name, f"{kind}; opted out of pipeline maintenance", (f"OPTIMIZE {name}", f"VACUUM {name}")))
+            items.append(MaintenanceItem(table.name, f"{kind}; opted out of pipeline maintenance{_expiry_note(table)}",
+                                         expire + (f"OPTIMIZE {name}", f"VACUUM {name}")))
+        elif expire:
+            items.append(MaintenanceItem(table.name, f"{kind}; maintained by its pipeline{_expiry_note(table)}", expire))
         elif table.dataset_kind in (DatasetKind.VIEW, DatasetKind.TEMPORARY_VIEW):
             items.append(MaintenanceItem(table.name, f"{kind}; holds no data", ()))
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from engine import escape
-from engine.spec.model import REFERENCE, Expectation, ProjectSettings, Table
+from engine.spec.model import REFERENCE, Alert, Expectation, Pattern, ProjectSettings, Table
 
 FAILED_EXPECTATION_MARKER = "TABLESMITH_EXPECTATION_FAILED"
 
@@ -84,3 +84,30 @@ def reference_query(table: Table) -> str:
     )
     names = ", ".join(quote(c.name) for c in table.columns)
     return f"SELECT * FROM VALUES {rows} AS reference({names})"
+
+
+def retention_delete(table: Table, relation: str) -> str:
+    """DELETE of the rows older than the table's retention, by the UTC date it runs on.
+
+    An scd2 history keeps the latest version of every entity whatever its age (as Databricks keeps
+    the latest row of its own SCD2 tables), so the `*_current` table never loses an entity.
+    """
+    assert table.retention is not None and table.retention.column is not None
+    column = quote(table.retention.column)
+    expired = f"old.{column} < date_sub(current_date(), {int(table.retention.days)})"
+    if table.pattern is not Pattern.SCD2 or table.scd2 is None:
+        return f"DELETE FROM {relation} AS old WHERE {expired}"
+    same_entity = " AND ".join(f"newer.{quote(k)} <=> old.{quote(k)}" for k in table.keys)
+    sequence = quote(table.scd2.sequence_by)
+    return (f"DELETE FROM {relation} AS old WHERE {expired}"
+            f" AND EXISTS (SELECT 1 FROM {relation} AS newer WHERE {same_entity} AND newer.{sequence} > old.{sequence})")
+
+
+def alert_condition(alert: Alert, relation: str) -> str:
+    """The alert's condition, limited to its window: rows within `days` of the column's latest value."""
+    condition = f"({alert.condition})"
+    if alert.within is None:
+        return condition
+    column = quote(alert.within.column)
+    return (f"{condition} AND {column} > (SELECT MAX({column}) FROM {relation})"
+            f" - INTERVAL {int(alert.within.days)} DAYS")

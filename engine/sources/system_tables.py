@@ -39,6 +39,7 @@ class SystemTable:
     scd2_keys: tuple[str, ...] = ()  # entity key of a slowly-changing (one row per change) table
     sequence_column: str | None = None  # orders the versions of an SCD2 entity
     delete_column: str | None = None  # non-null on the row that records a deletion
+    time_column: str | None = None  # when an event happened: what retention of a copy is measured on
 
 
 # --- column lists ------------------------------------------------------------------------------
@@ -230,6 +231,7 @@ def _table(
     retention_days: int | None,
     scd2_keys: tuple[str, ...] = (),
     delete_column: str | None = None,
+    time_column: str | None = None,
 ) -> SystemTable:
     _, schema, table = name.split(".")
     return SystemTable(
@@ -242,11 +244,12 @@ def _table(
         scd2_keys=scd2_keys,
         sequence_column="change_time" if scd2_keys else None,
         delete_column=(delete_column or "delete_time") if scd2_keys else None,
+        time_column=time_column,
     )
 
 
 _TABLES = (
-    _table("system.billing.usage", streamable=True, retention_days=365),
+    _table("system.billing.usage", streamable=True, retention_days=365, time_column="usage_date"),
     _table("system.billing.list_prices", streamable=False, retention_days=None),
     _table("system.lakeflow.jobs", streamable=True, retention_days=365, scd2_keys=("workspace_id", "job_id")),
     _table(
@@ -255,8 +258,10 @@ _TABLES = (
         retention_days=365,
         scd2_keys=("workspace_id", "job_id", "task_key"),
     ),
-    _table("system.lakeflow.job_run_timeline", streamable=True, retention_days=365),
-    _table("system.lakeflow.job_task_run_timeline", streamable=True, retention_days=365),
+    _table("system.lakeflow.job_run_timeline", streamable=True, retention_days=365, time_column="period_start_time"),
+    _table(
+        "system.lakeflow.job_task_run_timeline", streamable=True, retention_days=365, time_column="period_start_time"
+    ),
     _table(
         "system.lakeflow.pipelines", streamable=True, retention_days=365, scd2_keys=("workspace_id", "pipeline_id")
     ),
@@ -264,16 +269,16 @@ _TABLES = (
         "system.compute.clusters", streamable=True, retention_days=365, scd2_keys=("workspace_id", "cluster_id")
     ),
     _table("system.compute.node_types", streamable=False, retention_days=None),
-    _table("system.compute.node_timeline", streamable=True, retention_days=90),
+    _table("system.compute.node_timeline", streamable=True, retention_days=90, time_column="start_time"),
     _table(
         "system.compute.warehouses",
         streamable=True,
         retention_days=365,
         scd2_keys=("workspace_id", "warehouse_id"),
     ),
-    _table("system.access.audit", streamable=True, retention_days=365),
+    _table("system.access.audit", streamable=True, retention_days=365, time_column="event_date"),
     _table("system.access.workspaces_latest", streamable=False, retention_days=None),
-    _table("system.query.history", streamable=False, retention_days=365),
+    _table("system.query.history", streamable=False, retention_days=365, time_column="start_time"),
     _table(
         "system.serving.served_entities",
         streamable=True,
@@ -281,10 +286,10 @@ _TABLES = (
         scd2_keys=("served_entity_id",),
         delete_column="endpoint_delete_time",
     ),
-    _table("system.serving.endpoint_usage", streamable=True, retention_days=90),
+    _table("system.serving.endpoint_usage", streamable=True, retention_days=90, time_column="request_time"),
     _table("system.mlflow.experiments_latest", streamable=True, retention_days=180),
     _table("system.mlflow.runs_latest", streamable=True, retention_days=180),
-    _table("system.mlflow.run_metrics_history", streamable=True, retention_days=180),
+    _table("system.mlflow.run_metrics_history", streamable=True, retention_days=180, time_column="metric_time"),
 )
 
 SYSTEM_TABLES: Mapping[str, SystemTable] = MappingProxyType({t.name: t for t in _TABLES})

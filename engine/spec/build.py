@@ -5,9 +5,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec.loader import Document, KeyPath
 from engine.spec.model import (
     Alert,
+    AlertWindow,
     CentralView,
     Channel,
     Column,
@@ -18,6 +20,7 @@ from engine.spec.model import (
     ProjectSettings,
     Provider,
     Recipient,
+    Retention,
     Schedule,
     Scd2Options,
     Share,
@@ -25,6 +28,10 @@ from engine.spec.model import (
     Table,
     Tier,
 )
+
+# Bronze streaming tables keep two years unless their spec says otherwise: longer than any system
+# table keeps its own rows (365 days at most, 90 for node_timeline), so the copy outlives the source.
+DEFAULT_BRONZE_RETENTION_DAYS = 730
 
 DEFAULT_ALERT_SCHEDULES = {
     Tier.P1: "0 0/15 * * * ?",  # every 15 minutes: the first failure matters
@@ -78,6 +85,7 @@ def tables_from_doc(doc: Document) -> list[Table]:
         scd2=scd2,
         persisted_view=d.get("view", {}).get("persisted", False),
         rows=tuple(MappingProxyType(dict(row)) for row in d.get("rows", ())),
+        retention=_retention(d, columns, scd2),
     )
     if scd2 is None:
         return [table]
@@ -102,6 +110,30 @@ def tables_from_doc(doc: Document) -> list[Table]:
         derived_from=table.name,
     )
     return [table, latest]
+
+
+def _retention(d: dict, columns: tuple[Column, ...], scd2: Scd2Options | None) -> Retention | None:
+    """What the spec says, else the bronze default when a time column is known; rules check the rest."""
+    pattern, layer = Pattern(d["pattern"]), Layer(d["layer"])
+    column = d.get("retention_column") or default_retention_column(pattern, d.get("source"), columns, scd2)
+    if "retention_days" in d:
+        return Retention(d["retention_days"], column)
+    if layer is Layer.BRONZE and pattern in (Pattern.STREAM, Pattern.SCD2) and column is not None:
+        return Retention(DEFAULT_BRONZE_RETENTION_DAYS, column, default=True)
+    return None
+
+
+def default_retention_column(pattern: Pattern, source: str | None, columns: tuple[Column, ...],
+                             scd2: Scd2Options | None) -> str | None:
+    """scd2: the version column; a stream of a system table: the source's event time; only if declared."""
+    declared = {c.name for c in columns}
+    if pattern is Pattern.SCD2 and scd2 is not None:
+        candidate = scd2.sequence_by
+    elif pattern is Pattern.STREAM and source in SYSTEM_TABLES:
+        candidate = SYSTEM_TABLES[source].time_column
+    else:
+        candidate = None
+    return candidate if candidate in declared else None
 
 
 def _current_name(name: str) -> str:
@@ -176,4 +208,5 @@ def alert_from_doc(doc: Document, keys: tuple[str, ...]) -> Alert:
         expected_latency_minutes=d.get("expected_latency_minutes", 15),
         schedule=d.get("schedule", DEFAULT_ALERT_SCHEDULES[tier]),
         location=doc.positions.at(()),
+        within=AlertWindow(d["within"]["column"], d["within"]["days"]) if "within" in d else None,
     )

@@ -108,6 +108,15 @@ class Scd2Options:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """Rows whose `column` is more than `days` days old are deleted (daily, outside the pipeline)."""
+
+    days: int
+    column: str | None  # None: no column could be derived (a rule reports it)
+    default: bool = False  # the bronze default, not written in the spec
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     description: str
@@ -132,6 +141,7 @@ class Table:
     persisted_view: bool = False
     derived_from: str | None = None  # set on the scd2 current table: the history table's name
     rows: tuple[Mapping[str, object], ...] = ()  # reference tables: rows written in the spec
+    retention: Retention | None = None  # streaming tables: how long rows are kept (None: every row, forever)
 
     @property
     def upstream_tables(self) -> tuple[str, ...]:
@@ -254,6 +264,15 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class AlertWindow:
+    """Only rows whose `column` is within `days` days of its latest value in the table (anchored on the
+    data, not the clock), so an alert on a history table fires for recent rows only."""
+
+    column: str
+    days: int
+
+
+@dataclass(frozen=True)
 class Alert:
     """A condition over one table's rows; each matching row alerts (P3: in a daily digest)."""
 
@@ -269,6 +288,7 @@ class Alert:
     expected_latency_minutes: int
     schedule: str
     location: Location | None = field(default=None, compare=False)
+    within: AlertWindow | None = None
 
 
 @dataclass(frozen=True)

@@ -416,6 +416,54 @@ def schedule_order(ctx: RuleContext) -> Iterator[Diagnostic]:
                                  f"{t.name} refreshes with the pipeline but reads '{name}', which is built only by the daily job; make {t.name} 'schedule: daily'")
 
 
+TIME_TYPES = ("date", "timestamp", "timestamp_ntz")
+
+
+def _is_time_type(type_text: str) -> bool:
+    try:
+        return canonical(type_text) in TIME_TYPES
+    except TypeSyntaxError:
+        return True  # column_types reports the bad type itself
+
+
+@rule
+def retention(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Retention deletes rows of streaming tables on a declared DATE/TIMESTAMP column, and never
+    sooner than the system source drops them itself (a full refresh would bring them back)."""
+    for entry in ctx.primary():
+        t, keys = entry.table, entry.positions.keys
+        r = t.retention
+        if r is None:
+            if ("retention_column",) in keys:
+                yield entry.diag(("retention_column",), "RETENTION_WITHOUT_DAYS",
+                                 f"retention_column needs retention_days: {t.name} keeps every row unless retention_days is set", key=True)
+            continue
+        days_at: KeyPath = ("retention_days",) if ("retention_days",) in keys else ()
+        kind = t.dataset_kind
+        if kind is not DatasetKind.STREAMING_TABLE:
+            yield entry.diag(days_at, "RETENTION_NOT_SUPPORTED",
+                             f"retention applies to streaming tables (patterns stream and scd2); {t.name} is a "
+                             f"{kind.value.replace('_', ' ')}, recomputed from its inputs on every refresh: bound its window in the query", key=True)
+            continue
+        column_at: KeyPath = ("retention_column",) if ("retention_column",) in keys else days_at
+        declared = {c.name: (i, c) for i, c in enumerate(t.columns)}
+        if r.column is None:
+            yield entry.diag(days_at, "RETENTION_COLUMN_MISSING",
+                             f"no column to measure retention on: set retention_column to a DATE or TIMESTAMP column of {t.name}", key=True)
+        elif r.column not in declared:
+            yield entry.diag(column_at, "UNDECLARED_COLUMN",
+                             f"retention_column '{r.column}' is not a declared column{_suggest(r.column, declared)}")
+        elif not _is_time_type(declared[r.column][1].type):
+            index, column = declared[r.column]
+            yield entry.diag(column_at if ("retention_column",) in keys else ("columns", index, "type"), "RETENTION_COLUMN_TYPE",
+                             f"retention is measured on '{r.column}', which is {column.type}; it must be DATE or TIMESTAMP")
+        source = SYSTEM_TABLES.get(t.source or "")
+        if source is not None and source.retention_days is not None and r.days < source.retention_days:
+            yield entry.diag(days_at, "RETENTION_BELOW_SOURCE",
+                             f"retention_days {r.days} is shorter than the {source.retention_days} days {source.name} keeps its own rows: "
+                             "a full refresh would bring the deleted rows back; keep at least as long as the source")
+
+
 @rule
 def project_settings(ctx: RuleContext) -> Iterator[Diagnostic]:
     if ctx.settings is None or ctx.settings_positions is None:
@@ -497,6 +545,12 @@ def check_alerts(ctx: RuleContext, alerts: list) -> list[Diagnostic]:
         for i, column in enumerate(alert.columns):
             if column.lower() not in names:
                 diag(("columns", i), "UNDECLARED_COLUMN", f"'{column}' is not a column of {table.name}{_suggest(column.lower(), names)}")
+        if alert.within is not None:
+            column = next((c for c in table.all_columns if c.name.lower() == alert.within.column.lower()), None)
+            if column is None:
+                diag(("within", "column"), "UNDECLARED_COLUMN", f"within.column '{alert.within.column}' is not a column of {table.name}{_suggest(alert.within.column.lower(), names)}")
+            elif not _is_time_type(column.type):
+                diag(("within", "column"), "ALERT_WINDOW_TYPE", f"within.column '{column.name}' is {column.type}; it must be DATE or TIMESTAMP")
         if alert.message:
             try:
                 placeholders = parse_message(alert.message).placeholders

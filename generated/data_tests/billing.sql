@@ -586,7 +586,7 @@ FROM `${catalog}`.`${schema}`.`cost_by_user`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 
 -- ==================================================================================================
--- team_mapping (materialized view): Which team, business unit and cost center a cost belongs to, kept in this spec for cost allocation.
+-- team_mapping (materialized view): Which team, business unit and cost center a cost or a job belongs to, kept in this spec for cost allocation and job ownership.
 
 -- test: billing::team_mapping::schema
 -- table: team_mapping
@@ -637,11 +637,11 @@ WHERE `match_type` IS NULL
 -- table: team_mapping
 -- kind: accepted_values
 -- severity: error
--- rule: known_match_type: match_type IN ('team_tag', 'run_as') (on_violation fail)
+-- rule: known_match_type: match_type IN ('team_tag', 'run_as', 'job_owner', 'job_name', 'workspace') (on_violation fail)
 -- expectation: known_match_type
 SELECT *
 FROM `${catalog}`.`${schema}`.`team_mapping`
-WHERE NOT COALESCE((match_type IN ('team_tag', 'run_as')), FALSE);
+WHERE NOT COALESCE((match_type IN ('team_tag', 'run_as', 'job_owner', 'job_name', 'workspace')), FALSE);
 
 -- ==================================================================================================
 -- billing_allocated (materialized view): Every billing_summary row (all record types) with the team, business unit and cost center it is allocated to: the one allocation rule behind cost_allocated and cost_attribution_coverage, and the drill-down for chargeback questions ("which usage made up this team's cost?").

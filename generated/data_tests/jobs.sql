@@ -247,13 +247,217 @@ FROM `${catalog}`.`${schema}`.`job_slas`
 WHERE NOT COALESCE((max_duration_minutes IS NULL OR max_duration_minutes > 0), FALSE);
 
 -- ==================================================================================================
+-- job_task_runs_bronze (streaming table): Job task run timeline slices from system.lakeflow.job_task_run_timeline: one row per task run (run_id is the task run's id, job_run_id its job run's) and hourly slice.
+
+-- test: jobs::job_task_runs_bronze::schema
+-- table: job_task_runs_bronze
+-- kind: schema
+-- severity: error
+-- rule: 21 columns with the declared names, order and Spark types
+-- column: account_id string
+-- column: workspace_id string
+-- column: job_id string
+-- column: run_id string
+-- column: job_run_id string
+-- column: parent_run_id string
+-- column: period_start_time timestamp
+-- column: period_end_time timestamp
+-- column: task_key string
+-- column: compute_ids array<string>
+-- column: result_state string
+-- column: termination_code string
+-- column: compute array<struct<type:string,cluster_id:string,warehouse_id:string>>
+-- column: termination_type string
+-- column: task_parameters map<string,string>
+-- column: setup_duration_seconds bigint
+-- column: cleanup_duration_seconds bigint
+-- column: execution_duration_seconds bigint
+-- column: _ingested_at timestamp
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`job_task_runs_bronze` LIMIT 0;
+
+-- test: jobs::job_task_runs_bronze::unique_grain
+-- table: job_task_runs_bronze
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, run_id, period_start_time, period_end_time
+SELECT `workspace_id`, `run_id`, `period_start_time`, `period_end_time`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`job_task_runs_bronze`
+GROUP BY `workspace_id`, `run_id`, `period_start_time`, `period_end_time`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::job_task_runs_bronze::not_null
+-- table: job_task_runs_bronze
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in account_id, workspace_id, job_id, run_id, period_start_time, period_end_time, task_key, _ingested_at, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`account_id` IS NULL, 'account_id', NULL),
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`run_id` IS NULL, 'run_id', NULL),
+    IF(`period_start_time` IS NULL, 'period_start_time', NULL),
+    IF(`period_end_time` IS NULL, 'period_end_time', NULL),
+    IF(`task_key` IS NULL, 'task_key', NULL),
+    IF(`_ingested_at` IS NULL, '_ingested_at', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`job_task_runs_bronze`
+WHERE `account_id` IS NULL
+   OR `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `run_id` IS NULL
+   OR `period_start_time` IS NULL
+   OR `period_end_time` IS NULL
+   OR `task_key` IS NULL
+   OR `_ingested_at` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::job_task_runs_bronze::period_ordered
+-- table: job_task_runs_bronze
+-- kind: expectation
+-- severity: error
+-- rule: period_ordered: period_end_time >= period_start_time (on_violation drop)
+-- expectation: period_ordered
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_task_runs_bronze`
+WHERE NOT COALESCE((period_end_time >= period_start_time), FALSE);
+
+-- ==================================================================================================
+-- job_task_runs (materialized view): One row per task run (workspace_id, task_run_id), reassembled from its hourly slices in job_task_runs_bronze the way job runs are: the result is the state of its latest terminal row (NULL while it runs); the duration is the end of its last slice minus the start of its first.
+
+-- test: jobs::job_task_runs::schema
+-- table: job_task_runs
+-- kind: schema
+-- severity: error
+-- rule: 25 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: job_id string
+-- column: job_run_id string
+-- column: task_key string
+-- column: task_run_id string
+-- column: run_date date
+-- column: start_time timestamp
+-- column: end_time timestamp
+-- column: duration_seconds bigint
+-- column: timeline_rows bigint
+-- column: result_state string
+-- column: termination_code string
+-- column: termination_type string
+-- column: is_running boolean
+-- column: is_failure boolean
+-- column: attempt_number int
+-- column: attempt_count int
+-- column: is_last_attempt boolean
+-- column: job_attempt_number int
+-- column: is_retry boolean
+-- column: is_repair_rerun boolean
+-- column: setup_duration_seconds bigint
+-- column: execution_duration_seconds bigint
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`job_task_runs` LIMIT 0;
+
+-- test: jobs::job_task_runs::unique_grain
+-- table: job_task_runs
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, task_run_id
+SELECT `workspace_id`, `task_run_id`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`job_task_runs`
+GROUP BY `workspace_id`, `task_run_id`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::job_task_runs::not_null
+-- table: job_task_runs
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, job_id, task_key, task_run_id, run_date, start_time, end_time, duration_seconds, timeline_rows, is_running, is_failure, attempt_number, attempt_count, is_last_attempt, is_retry, is_repair_rerun, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`task_key` IS NULL, 'task_key', NULL),
+    IF(`task_run_id` IS NULL, 'task_run_id', NULL),
+    IF(`run_date` IS NULL, 'run_date', NULL),
+    IF(`start_time` IS NULL, 'start_time', NULL),
+    IF(`end_time` IS NULL, 'end_time', NULL),
+    IF(`duration_seconds` IS NULL, 'duration_seconds', NULL),
+    IF(`timeline_rows` IS NULL, 'timeline_rows', NULL),
+    IF(`is_running` IS NULL, 'is_running', NULL),
+    IF(`is_failure` IS NULL, 'is_failure', NULL),
+    IF(`attempt_number` IS NULL, 'attempt_number', NULL),
+    IF(`attempt_count` IS NULL, 'attempt_count', NULL),
+    IF(`is_last_attempt` IS NULL, 'is_last_attempt', NULL),
+    IF(`is_retry` IS NULL, 'is_retry', NULL),
+    IF(`is_repair_rerun` IS NULL, 'is_repair_rerun', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`job_task_runs`
+WHERE `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `task_key` IS NULL
+   OR `task_run_id` IS NULL
+   OR `run_date` IS NULL
+   OR `start_time` IS NULL
+   OR `end_time` IS NULL
+   OR `duration_seconds` IS NULL
+   OR `timeline_rows` IS NULL
+   OR `is_running` IS NULL
+   OR `is_failure` IS NULL
+   OR `attempt_number` IS NULL
+   OR `attempt_count` IS NULL
+   OR `is_last_attempt` IS NULL
+   OR `is_retry` IS NULL
+   OR `is_repair_rerun` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::job_task_runs::ends_after_start
+-- table: job_task_runs
+-- kind: expectation
+-- severity: error
+-- rule: ends_after_start: end_time >= start_time (on_violation fail)
+-- expectation: ends_after_start
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_task_runs`
+WHERE NOT COALESCE((end_time >= start_time), FALSE);
+
+-- test: jobs::job_task_runs::attempt_in_range
+-- table: job_task_runs
+-- kind: expectation
+-- severity: error
+-- rule: attempt_in_range: attempt_number >= 1 AND attempt_number <= attempt_count (on_violation fail)
+-- expectation: attempt_in_range
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_task_runs`
+WHERE NOT COALESCE((attempt_number >= 1 AND attempt_number <= attempt_count), FALSE);
+
+-- test: jobs::job_task_runs::has_result
+-- table: job_task_runs
+-- kind: expectation
+-- severity: warn
+-- rule: has_result: result_state IS NOT NULL (on_violation warn)
+-- expectation: has_result
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_task_runs`
+WHERE NOT COALESCE((result_state IS NOT NULL), FALSE);
+
+-- ==================================================================================================
 -- jobs_bronze (streaming table): Every version of every job from system.lakeflow.jobs (an SCD2 table: a row per change).
 
 -- test: jobs::jobs_bronze::schema
 -- table: jobs_bronze
 -- kind: schema
 -- severity: error
--- rule: 20 columns with the declared names, order and Spark types
+-- rule: 22 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: job_id string
@@ -261,6 +465,8 @@ WHERE NOT COALESCE((max_duration_minutes IS NULL OR max_duration_minutes > 0), F
 -- column: description string
 -- column: creator_id string
 -- column: run_as string
+-- column: creator_user_name string
+-- column: run_as_user_name string
 -- column: tags map<string,string>
 -- column: schedule struct<quartz_cron_expression:string,timezone_id:string>
 -- column: trigger struct<file_arrival:struct<url:string,min_time_between_triggers_seconds:int,wait_after_last_change_seconds:int>,periodic:struct<interval:int,units:string>,continuous:struct<enabled:boolean>,table_update:struct<table_names:array<string>,min_time_between_triggers_seconds:bigint,wait_after_last_change_seconds:bigint,condition:string>,schedule:struct<quartz_cron_expression:string,timezone_id:string>>
@@ -326,7 +532,7 @@ WHERE NOT COALESCE((job_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
 -- table: jobs_current
 -- kind: schema
 -- severity: error
--- rule: 20 columns with the declared names, order and Spark types
+-- rule: 22 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: job_id string
@@ -334,6 +540,8 @@ WHERE NOT COALESCE((job_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
 -- column: description string
 -- column: creator_id string
 -- column: run_as string
+-- column: creator_user_name string
+-- column: run_as_user_name string
 -- column: tags map<string,string>
 -- column: schedule struct<quartz_cron_expression:string,timezone_id:string>
 -- column: trigger struct<file_arrival:struct<url:string,min_time_between_triggers_seconds:int,wait_after_last_change_seconds:int>,periodic:struct<interval:int,units:string>,continuous:struct<enabled:boolean>,table_update:struct<table_names:array<string>,min_time_between_triggers_seconds:bigint,wait_after_last_change_seconds:bigint,condition:string>,schedule:struct<quartz_cron_expression:string,timezone_id:string>>
@@ -381,6 +589,75 @@ WHERE `account_id` IS NULL
    OR `change_time` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
+
+-- ==================================================================================================
+-- job_sla_targets (materialized view): The SLA in force for every job that has one: one row per job, merging the job_slas spec with the job's current tags sla_max_duration_minutes (minutes) and sla_deadline_utc ("HH:MM", UTC); per field, a job_slas value wins over the tag.
+
+-- test: jobs::job_sla_targets::schema
+-- table: job_sla_targets
+-- kind: schema
+-- severity: error
+-- rule: 8 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: job_id string
+-- column: max_duration_minutes int
+-- column: deadline_utc string
+-- column: deadline_minute_of_day int
+-- column: sla_source string
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`job_sla_targets` LIMIT 0;
+
+-- test: jobs::job_sla_targets::unique_grain
+-- table: job_sla_targets
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, job_id
+SELECT `workspace_id`, `job_id`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`job_sla_targets`
+GROUP BY `workspace_id`, `job_id`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::job_sla_targets::not_null
+-- table: job_sla_targets
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, job_id, sla_source, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`sla_source` IS NULL, 'sla_source', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`job_sla_targets`
+WHERE `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `sla_source` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::job_sla_targets::sla_defined
+-- table: job_sla_targets
+-- kind: expectation
+-- severity: warn
+-- rule: sla_defined: max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL (on_violation warn)
+-- expectation: sla_defined
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_sla_targets`
+WHERE NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE);
+
+-- test: jobs::job_sla_targets::deadline_parsed
+-- table: job_sla_targets
+-- kind: expectation
+-- severity: warn
+-- rule: deadline_parsed: deadline_utc IS NULL OR deadline_minute_of_day IS NOT NULL (on_violation warn)
+-- expectation: deadline_parsed
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_sla_targets`
+WHERE NOT COALESCE((deadline_utc IS NULL OR deadline_minute_of_day IS NOT NULL), FALSE);
 
 -- ==================================================================================================
 -- jobs_latest (materialized view): The name of record of every job: the latest version of each job from jobs_bronze, one row per (workspace_id, job_id), deleted jobs included (is_deleted).
@@ -609,7 +886,87 @@ FROM `${catalog}`.`${schema}`.`job_summary`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
 
 -- ==================================================================================================
--- job_runs_enriched (materialized view): One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job's name of record, owner, run_as, team and tier from jobs_latest (latest version, deleted jobs included; tags['team'], tags['tier']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.
+-- job_teams (materialized view): The team of every job, and which rule gave it: one row per job (workspace_id, job_id) ever seen in jobs_bronze, deleted jobs included, described by its latest version (name, tags).
+
+-- test: jobs::job_teams::schema
+-- table: job_teams
+-- kind: schema
+-- severity: error
+-- rule: 17 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: job_id string
+-- column: job_name string
+-- column: is_deleted boolean
+-- column: tier string
+-- column: team string
+-- column: team_source string
+-- column: team_match_value string
+-- column: business_unit string
+-- column: cost_center string
+-- column: team_tag string
+-- column: creator_id string
+-- column: creator_user_name string
+-- column: run_as string
+-- column: run_as_user_name string
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`job_teams` LIMIT 0;
+
+-- test: jobs::job_teams::unique_grain
+-- table: job_teams
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, job_id
+SELECT `workspace_id`, `job_id`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`job_teams`
+GROUP BY `workspace_id`, `job_id`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::job_teams::not_null
+-- table: job_teams
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, job_id, is_deleted, team_source, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`is_deleted` IS NULL, 'is_deleted', NULL),
+    IF(`team_source` IS NULL, 'team_source', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`job_teams`
+WHERE `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `is_deleted` IS NULL
+   OR `team_source` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::job_teams::known_team_source
+-- table: job_teams
+-- kind: accepted_values
+-- severity: error
+-- rule: known_team_source: team_source IN ('tag', 'job_owner', 'job_name', 'run_as', 'workspace', 'unallocated') (on_violation fail)
+-- expectation: known_team_source
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_teams`
+WHERE NOT COALESCE((team_source IN ('tag', 'job_owner', 'job_name', 'run_as', 'workspace', 'unallocated')), FALSE);
+
+-- test: jobs::job_teams::team_when_allocated
+-- table: job_teams
+-- kind: expectation
+-- severity: error
+-- rule: team_when_allocated: (team_source = 'unallocated') = (team IS NULL) (on_violation fail)
+-- expectation: team_when_allocated
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_teams`
+WHERE NOT COALESCE(((team_source = 'unallocated') = (team IS NULL)), FALSE);
+
+-- ==================================================================================================
+-- job_runs_enriched (materialized view): One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job's name of record, owner, run_as and tier from jobs_latest (latest version, deleted jobs included; tags['tier']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.
 
 -- test: jobs::job_runs_enriched::schema
 -- table: job_runs_enriched
@@ -1021,6 +1378,111 @@ FROM `${catalog}`.`${schema}`.`job_summary_daily`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
 
 -- ==================================================================================================
+-- sla_breach_risk (materialized view): Runs still in progress that are close to missing their SLA, flagged before the breach: one row per run in progress (no terminal timeline row yet) of a job with an SLA (job_sla_targets: job_slas rows and SLA tags).
+
+-- test: jobs::sla_breach_risk::schema
+-- table: sla_breach_risk
+-- kind: schema
+-- severity: error
+-- rule: 22 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: job_id string
+-- column: run_id string
+-- column: job_name string
+-- column: team string
+-- column: tier string
+-- column: sla_source string
+-- column: max_duration_minutes int
+-- column: deadline_utc string
+-- column: start_time timestamp
+-- column: last_slice_end_time timestamp
+-- column: as_of_time timestamp
+-- column: elapsed_seconds bigint
+-- column: pct_of_max_duration double
+-- column: minutes_to_max_duration double
+-- column: deadline_time timestamp
+-- column: pct_of_deadline_window double
+-- column: minutes_to_deadline double
+-- column: risk_status string
+-- column: risk_reason string
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`sla_breach_risk` LIMIT 0;
+
+-- test: jobs::sla_breach_risk::unique_grain
+-- table: sla_breach_risk
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, run_id
+SELECT `workspace_id`, `run_id`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`sla_breach_risk`
+GROUP BY `workspace_id`, `run_id`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::sla_breach_risk::not_null
+-- table: sla_breach_risk
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, job_id, run_id, sla_source, start_time, last_slice_end_time, as_of_time, elapsed_seconds, risk_status, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`run_id` IS NULL, 'run_id', NULL),
+    IF(`sla_source` IS NULL, 'sla_source', NULL),
+    IF(`start_time` IS NULL, 'start_time', NULL),
+    IF(`last_slice_end_time` IS NULL, 'last_slice_end_time', NULL),
+    IF(`as_of_time` IS NULL, 'as_of_time', NULL),
+    IF(`elapsed_seconds` IS NULL, 'elapsed_seconds', NULL),
+    IF(`risk_status` IS NULL, 'risk_status', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`sla_breach_risk`
+WHERE `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `run_id` IS NULL
+   OR `sla_source` IS NULL
+   OR `start_time` IS NULL
+   OR `last_slice_end_time` IS NULL
+   OR `as_of_time` IS NULL
+   OR `elapsed_seconds` IS NULL
+   OR `risk_status` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::sla_breach_risk::known_status
+-- table: sla_breach_risk
+-- kind: accepted_values
+-- severity: error
+-- rule: known_status: risk_status IN ('on_track', 'at_risk', 'breached') (on_violation fail)
+-- expectation: known_status
+SELECT *
+FROM `${catalog}`.`${schema}`.`sla_breach_risk`
+WHERE NOT COALESCE((risk_status IN ('on_track', 'at_risk', 'breached')), FALSE);
+
+-- test: jobs::sla_breach_risk::reason_when_flagged
+-- table: sla_breach_risk
+-- kind: expectation
+-- severity: error
+-- rule: reason_when_flagged: (risk_status = 'on_track') = (risk_reason IS NULL) (on_violation fail)
+-- expectation: reason_when_flagged
+SELECT *
+FROM `${catalog}`.`${schema}`.`sla_breach_risk`
+WHERE NOT COALESCE(((risk_status = 'on_track') = (risk_reason IS NULL)), FALSE);
+
+-- test: jobs::sla_breach_risk::elapsed_not_negative
+-- table: sla_breach_risk
+-- kind: expectation
+-- severity: warn
+-- rule: elapsed_not_negative: elapsed_seconds >= 0 (on_violation warn)
+-- expectation: elapsed_not_negative
+SELECT *
+FROM `${catalog}`.`${schema}`.`sla_breach_risk`
+WHERE NOT COALESCE((elapsed_seconds >= 0), FALSE);
+
+-- ==================================================================================================
 -- sla_compliance (materialized view): SLA compliance of every job that has an SLA, over the last 30 days: one row per job.
 
 -- test: jobs::sla_compliance::schema
@@ -1131,6 +1593,242 @@ WHERE NOT COALESCE((pct_met IS NULL OR (pct_met >= 0 AND pct_met <= 100)), FALSE
 SELECT *
 FROM `${catalog}`.`${schema}`.`sla_compliance`
 WHERE NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE);
+
+-- ==================================================================================================
+-- task_performance (materialized view): Failures, retries and duration of every task of every job, to find the task that breaks or slows a job: one row per (workspace_id, job_id, task_key) seen in job_task_runs.
+
+-- test: jobs::task_performance::schema
+-- table: task_performance
+-- kind: schema
+-- severity: error
+-- rule: 32 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: job_id string
+-- column: task_key string
+-- column: job_name string
+-- column: team string
+-- column: tier string
+-- column: anchor_date date
+-- column: task_runs bigint
+-- column: finished_runs_30d bigint
+-- column: successful_runs_30d bigint
+-- column: failures_30d bigint
+-- column: failures_7d bigint
+-- column: final_failures_30d bigint
+-- column: failure_rate_30d double
+-- column: retries_30d bigint
+-- column: job_runs_with_retries_30d bigint
+-- column: repair_reruns_30d bigint
+-- column: last_failure_time timestamp
+-- column: last_failure_task_run_id string
+-- column: last_failure_termination_code string
+-- column: p50_30d_seconds double
+-- column: p90_30d_seconds double
+-- column: max_30d_seconds bigint
+-- column: latest_task_run_id string
+-- column: latest_start_time timestamp
+-- column: latest_result_state string
+-- column: latest_duration_seconds bigint
+-- column: latest_to_p90_ratio double
+-- column: is_latest_slower_than_p90 boolean
+-- column: slowness_rank_in_job int
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`task_performance` LIMIT 0;
+
+-- test: jobs::task_performance::unique_grain
+-- table: task_performance
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, job_id, task_key
+SELECT `workspace_id`, `job_id`, `task_key`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`task_performance`
+GROUP BY `workspace_id`, `job_id`, `task_key`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::task_performance::not_null
+-- table: task_performance
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, job_id, task_key, anchor_date, task_runs, finished_runs_30d, successful_runs_30d, failures_30d, failures_7d, final_failures_30d, retries_30d, job_runs_with_retries_30d, repair_reruns_30d, is_latest_slower_than_p90, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`task_key` IS NULL, 'task_key', NULL),
+    IF(`anchor_date` IS NULL, 'anchor_date', NULL),
+    IF(`task_runs` IS NULL, 'task_runs', NULL),
+    IF(`finished_runs_30d` IS NULL, 'finished_runs_30d', NULL),
+    IF(`successful_runs_30d` IS NULL, 'successful_runs_30d', NULL),
+    IF(`failures_30d` IS NULL, 'failures_30d', NULL),
+    IF(`failures_7d` IS NULL, 'failures_7d', NULL),
+    IF(`final_failures_30d` IS NULL, 'final_failures_30d', NULL),
+    IF(`retries_30d` IS NULL, 'retries_30d', NULL),
+    IF(`job_runs_with_retries_30d` IS NULL, 'job_runs_with_retries_30d', NULL),
+    IF(`repair_reruns_30d` IS NULL, 'repair_reruns_30d', NULL),
+    IF(`is_latest_slower_than_p90` IS NULL, 'is_latest_slower_than_p90', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`task_performance`
+WHERE `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `task_key` IS NULL
+   OR `anchor_date` IS NULL
+   OR `task_runs` IS NULL
+   OR `finished_runs_30d` IS NULL
+   OR `successful_runs_30d` IS NULL
+   OR `failures_30d` IS NULL
+   OR `failures_7d` IS NULL
+   OR `final_failures_30d` IS NULL
+   OR `retries_30d` IS NULL
+   OR `job_runs_with_retries_30d` IS NULL
+   OR `repair_reruns_30d` IS NULL
+   OR `is_latest_slower_than_p90` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::task_performance::windows_nested
+-- table: task_performance
+-- kind: expectation
+-- severity: error
+-- rule: windows_nested: failures_7d <= failures_30d AND final_failures_30d <= failures_30d (on_violation fail)
+-- expectation: windows_nested
+SELECT *
+FROM `${catalog}`.`${schema}`.`task_performance`
+WHERE NOT COALESCE((failures_7d <= failures_30d AND final_failures_30d <= failures_30d), FALSE);
+
+-- test: jobs::task_performance::percentiles_ordered
+-- table: task_performance
+-- kind: expectation
+-- severity: error
+-- rule: percentiles_ordered: p50_30d_seconds IS NULL OR p50_30d_seconds <= p90_30d_seconds (on_violation fail)
+-- expectation: percentiles_ordered
+SELECT *
+FROM `${catalog}`.`${schema}`.`task_performance`
+WHERE NOT COALESCE((p50_30d_seconds IS NULL OR p50_30d_seconds <= p90_30d_seconds), FALSE);
+
+-- test: jobs::task_performance::rate_in_range
+-- table: task_performance
+-- kind: expectation
+-- severity: error
+-- rule: rate_in_range: failure_rate_30d IS NULL OR (failure_rate_30d >= 0 AND failure_rate_30d <= 1) (on_violation fail)
+-- expectation: rate_in_range
+SELECT *
+FROM `${catalog}`.`${schema}`.`task_performance`
+WHERE NOT COALESCE((failure_rate_30d IS NULL OR (failure_rate_30d >= 0 AND failure_rate_30d <= 1)), FALSE);
+
+-- ==================================================================================================
+-- task_retries (materialized view): Every task that ran more than once in one job run: one row per (workspace_id, job_run_id, task_key) with two or more task runs in job_task_runs.
+
+-- test: jobs::task_retries::schema
+-- table: task_retries
+-- kind: schema
+-- severity: error
+-- rule: 26 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: job_id string
+-- column: job_run_id string
+-- column: task_key string
+-- column: job_name string
+-- column: team string
+-- column: tier string
+-- column: run_date date
+-- column: attempt_count int
+-- column: retry_count int
+-- column: repair_rerun_count int
+-- column: failed_attempts int
+-- column: cause string
+-- column: first_task_run_id string
+-- column: first_result_state string
+-- column: first_termination_code string
+-- column: final_task_run_id string
+-- column: final_result_state string
+-- column: recovered boolean
+-- column: first_start_time timestamp
+-- column: last_end_time timestamp
+-- column: span_seconds bigint
+-- column: job_run_result_state string
+-- column: job_run_repair_count int
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`task_retries` LIMIT 0;
+
+-- test: jobs::task_retries::unique_grain
+-- table: task_retries
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, job_run_id, task_key
+SELECT `workspace_id`, `job_run_id`, `task_key`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`task_retries`
+GROUP BY `workspace_id`, `job_run_id`, `task_key`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::task_retries::not_null
+-- table: task_retries
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, job_id, job_run_id, task_key, run_date, attempt_count, retry_count, repair_rerun_count, failed_attempts, cause, first_task_run_id, final_task_run_id, first_start_time, last_end_time, span_seconds, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`job_run_id` IS NULL, 'job_run_id', NULL),
+    IF(`task_key` IS NULL, 'task_key', NULL),
+    IF(`run_date` IS NULL, 'run_date', NULL),
+    IF(`attempt_count` IS NULL, 'attempt_count', NULL),
+    IF(`retry_count` IS NULL, 'retry_count', NULL),
+    IF(`repair_rerun_count` IS NULL, 'repair_rerun_count', NULL),
+    IF(`failed_attempts` IS NULL, 'failed_attempts', NULL),
+    IF(`cause` IS NULL, 'cause', NULL),
+    IF(`first_task_run_id` IS NULL, 'first_task_run_id', NULL),
+    IF(`final_task_run_id` IS NULL, 'final_task_run_id', NULL),
+    IF(`first_start_time` IS NULL, 'first_start_time', NULL),
+    IF(`last_end_time` IS NULL, 'last_end_time', NULL),
+    IF(`span_seconds` IS NULL, 'span_seconds', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`task_retries`
+WHERE `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `job_run_id` IS NULL
+   OR `task_key` IS NULL
+   OR `run_date` IS NULL
+   OR `attempt_count` IS NULL
+   OR `retry_count` IS NULL
+   OR `repair_rerun_count` IS NULL
+   OR `failed_attempts` IS NULL
+   OR `cause` IS NULL
+   OR `first_task_run_id` IS NULL
+   OR `final_task_run_id` IS NULL
+   OR `first_start_time` IS NULL
+   OR `last_end_time` IS NULL
+   OR `span_seconds` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::task_retries::attempts_add_up
+-- table: task_retries
+-- kind: expectation
+-- severity: error
+-- rule: attempts_add_up: attempt_count >= 2 AND retry_count + repair_rerun_count <= attempt_count - 1 (on_violation fail)
+-- expectation: attempts_add_up
+SELECT *
+FROM `${catalog}`.`${schema}`.`task_retries`
+WHERE NOT COALESCE((attempt_count >= 2 AND retry_count + repair_rerun_count <= attempt_count - 1), FALSE);
+
+-- test: jobs::task_retries::known_cause
+-- table: task_retries
+-- kind: accepted_values
+-- severity: error
+-- rule: known_cause: cause IN ('retry', 'repair', 'retry+repair') (on_violation fail)
+-- expectation: known_cause
+SELECT *
+FROM `${catalog}`.`${schema}`.`task_retries`
+WHERE NOT COALESCE((cause IN ('retry', 'repair', 'retry+repair')), FALSE);
 
 -- ==================================================================================================
 -- team_summary_daily (materialized view): Daily job health and job cost per team: one row per team and run_date (UTC date the runs started), over all workspaces, from job_runs_enriched.

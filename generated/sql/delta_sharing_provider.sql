@@ -135,10 +135,13 @@ ALTER SHARE `monitoring_share` ADD TABLE `{{catalog}}`.`{{schema}}`.`job_runs_br
 
 -- job_runs_enriched: materialized view
 -- PII shared (include_pii: true): run_as
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_runs_enriched` COMMENT 'One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job\'s name of record, owner, run_as, team and tier from jobs_latest (latest version, deleted jobs included; tags[\'team\'], tags[\'tier\']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.' AS `monitoring`.`job_runs_enriched`;
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_runs_enriched` COMMENT 'One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job\'s name of record, owner, run_as and tier from jobs_latest (latest version, deleted jobs included; tags[\'tier\']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.' AS `monitoring`.`job_runs_enriched`;
 
 -- job_runs_summary: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_runs_summary` COMMENT 'Daily run statistics per job, the schema reference\'s job_runs_summary: one row per workspace, job and run_date (the UTC date a run started) with its runs counted once each (from job_runs: a run is one run_id whatever its hourly slices and repairs, with the final state of its latest terminal row).' AS `monitoring`.`job_runs_summary`;
+
+-- job_sla_targets: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_sla_targets` COMMENT 'The SLA in force for every job that has one: one row per job, merging the job_slas spec with the job\'s current tags sla_max_duration_minutes (minutes) and sla_deadline_utc ("HH:MM", UTC); per field, a job_slas value wins over the tag.' AS `monitoring`.`job_sla_targets`;
 
 -- job_slas: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_slas` COMMENT 'Service-level agreements of jobs, one row per job, kept in this spec so the platform team can set or override them without touching the jobs: max_duration_minutes (a run must finish within it) and/or deadline_utc ("HH:MM": a run must end by this UTC time of the day it started; meant for daily jobs).' AS `monitoring`.`job_slas`;
@@ -152,12 +155,22 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.
 -- job_summary_daily: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_summary_daily` COMMENT 'Daily health and cost of each job: one row per job and run_date (the UTC date runs started), from job_runs_enriched, so a run counts once with its final state however many hourly slices or repairs it has.' AS `monitoring`.`job_summary_daily`;
 
+-- job_task_runs: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_task_runs` COMMENT 'One row per task run (workspace_id, task_run_id), reassembled from its hourly slices in job_task_runs_bronze the way job runs are: the result is the state of its latest terminal row (NULL while it runs); the duration is the end of its last slice minus the start of its first.' AS `monitoring`.`job_task_runs`;
+
+-- job_task_runs_bronze: streaming table, with history
+ALTER SHARE `monitoring_share` ADD TABLE `{{catalog}}`.`{{schema}}`.`job_task_runs_bronze` COMMENT 'Job task run timeline slices from system.lakeflow.job_task_run_timeline: one row per task run (run_id is the task run\'s id, job_run_id its job run\'s) and hourly slice.' AS `monitoring`.`job_task_runs_bronze` WITH HISTORY;
+
+-- job_teams: materialized view
+-- PII shared (include_pii: true): team_match_value, creator_user_name, run_as, run_as_user_name
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`job_teams` COMMENT 'The team of every job, and which rule gave it: one row per job (workspace_id, job_id) ever seen in jobs_bronze, deleted jobs included, described by its latest version (name, tags).' AS `monitoring`.`job_teams`;
+
 -- jobs_bronze: streaming table, with history
--- PII shared (include_pii: true): run_as
+-- PII shared (include_pii: true): run_as, creator_user_name, run_as_user_name
 ALTER SHARE `monitoring_share` ADD TABLE `{{catalog}}`.`{{schema}}`.`jobs_bronze` COMMENT 'Every version of every job from system.lakeflow.jobs (an SCD2 table: a row per change).' AS `monitoring`.`jobs_bronze` WITH HISTORY;
 
 -- jobs_current: materialized view
--- PII shared (include_pii: true): run_as
+-- PII shared (include_pii: true): run_as, creator_user_name, run_as_user_name
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`jobs_current` COMMENT 'The latest version of each job, one row per (workspace_id, job_id), deleted jobs excluded.' AS `monitoring`.`jobs_current`;
 
 -- jobs_latest: materialized view
@@ -207,12 +220,21 @@ ALTER SHARE `monitoring_share` ADD TABLE `{{catalog}}`.`{{schema}}`.`served_enti
 -- PII shared (include_pii: true): created_by
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`served_entities_current` COMMENT 'The latest version of each served entity, one row per served_entity_id, entities of deleted endpoints excluded.' AS `monitoring`.`served_entities_current`;
 
+-- sla_breach_risk: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`sla_breach_risk` COMMENT 'Runs still in progress that are close to missing their SLA, flagged before the breach: one row per run in progress (no terminal timeline row yet) of a job with an SLA (job_sla_targets: job_slas rows and SLA tags).' AS `monitoring`.`sla_breach_risk`;
+
 -- sla_compliance: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`sla_compliance` COMMENT 'SLA compliance of every job that has an SLA, over the last 30 days: one row per job.' AS `monitoring`.`sla_compliance`;
 
+-- task_performance: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`task_performance` COMMENT 'Failures, retries and duration of every task of every job, to find the task that breaks or slows a job: one row per (workspace_id, job_id, task_key) seen in job_task_runs.' AS `monitoring`.`task_performance`;
+
+-- task_retries: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`task_retries` COMMENT 'Every task that ran more than once in one job run: one row per (workspace_id, job_run_id, task_key) with two or more task runs in job_task_runs.' AS `monitoring`.`task_retries`;
+
 -- team_mapping: materialized view
 -- PII shared (include_pii: true): match_value
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`team_mapping` COMMENT 'Which team, business unit and cost center a cost belongs to, kept in this spec for cost allocation.' AS `monitoring`.`team_mapping`;
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`team_mapping` COMMENT 'Which team, business unit and cost center a cost or a job belongs to, kept in this spec for cost allocation and job ownership.' AS `monitoring`.`team_mapping`;
 
 -- team_summary_daily: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `{{catalog}}`.`{{schema}}`.`team_summary_daily` COMMENT 'Daily job health and job cost per team: one row per team and run_date (UTC date the runs started), over all workspaces, from job_runs_enriched.' AS `monitoring`.`team_summary_daily`;

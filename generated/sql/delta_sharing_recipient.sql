@@ -1680,7 +1680,7 @@ SELECT 'us' AS `source_workspace`,
 FROM `us_monitoring`.`monitoring`.`job_runs_bronze`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_runs_enriched`
-COMMENT 'job_runs_enriched from every provider workspace, with source_workspace. One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job\'s name of record, owner, run_as, team and tier from jobs_latest (latest version, deleted jobs included; tags[\'team\'], tags[\'tier\']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.'
+COMMENT 'job_runs_enriched from every provider workspace, with source_workspace. One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job\'s name of record, owner, run_as and tier from jobs_latest (latest version, deleted jobs included; tags[\'tier\']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.'
 AS
 SELECT 'emea' AS `source_workspace`,
        `workspace_id`,
@@ -1784,6 +1784,31 @@ SELECT 'us' AS `source_workspace`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`job_runs_summary`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_sla_targets`
+COMMENT 'job_sla_targets from every provider workspace, with source_workspace. The SLA in force for every job that has one: one row per job, merging the job_slas spec with the job\'s current tags sla_max_duration_minutes (minutes) and sla_deadline_utc ("HH:MM", UTC); per field, a job_slas value wins over the tag.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `deadline_minute_of_day`,
+       `sla_source`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_sla_targets`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `deadline_minute_of_day`,
+       `sla_source`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_sla_targets`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_slas`
 COMMENT 'job_slas from every provider workspace, with source_workspace. Service-level agreements of jobs, one row per job, kept in this spec so the platform team can set or override them without touching the jobs: max_duration_minutes (a run must finish within it) and/or deadline_utc ("HH:MM": a run must end by this UTC time of the day it started; meant for daily jobs).'
@@ -1929,6 +1954,159 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`job_summary_daily`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_task_runs`
+COMMENT 'job_task_runs from every provider workspace, with source_workspace. One row per task run (workspace_id, task_run_id), reassembled from its hourly slices in job_task_runs_bronze the way job runs are: the result is the state of its latest terminal row (NULL while it runs); the duration is the end of its last slice minus the start of its first.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_run_id`,
+       `task_key`,
+       `task_run_id`,
+       `run_date`,
+       `start_time`,
+       `end_time`,
+       `duration_seconds`,
+       `timeline_rows`,
+       `result_state`,
+       `termination_code`,
+       `termination_type`,
+       `is_running`,
+       `is_failure`,
+       `attempt_number`,
+       `attempt_count`,
+       `is_last_attempt`,
+       `job_attempt_number`,
+       `is_retry`,
+       `is_repair_rerun`,
+       `setup_duration_seconds`,
+       `execution_duration_seconds`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_task_runs`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_run_id`,
+       `task_key`,
+       `task_run_id`,
+       `run_date`,
+       `start_time`,
+       `end_time`,
+       `duration_seconds`,
+       `timeline_rows`,
+       `result_state`,
+       `termination_code`,
+       `termination_type`,
+       `is_running`,
+       `is_failure`,
+       `attempt_number`,
+       `attempt_count`,
+       `is_last_attempt`,
+       `job_attempt_number`,
+       `is_retry`,
+       `is_repair_rerun`,
+       `setup_duration_seconds`,
+       `execution_duration_seconds`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_task_runs`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_task_runs_bronze`
+COMMENT 'job_task_runs_bronze from every provider workspace, with source_workspace. Job task run timeline slices from system.lakeflow.job_task_run_timeline: one row per task run (run_id is the task run\'s id, job_run_id its job run\'s) and hourly slice.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `account_id`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_run_id`,
+       `parent_run_id`,
+       `period_start_time`,
+       `period_end_time`,
+       `task_key`,
+       `compute_ids`,
+       `result_state`,
+       `termination_code`,
+       `compute`,
+       `termination_type`,
+       `task_parameters`,
+       `setup_duration_seconds`,
+       `cleanup_duration_seconds`,
+       `execution_duration_seconds`,
+       `_ingested_at`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_task_runs_bronze`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `account_id`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_run_id`,
+       `parent_run_id`,
+       `period_start_time`,
+       `period_end_time`,
+       `task_key`,
+       `compute_ids`,
+       `result_state`,
+       `termination_code`,
+       `compute`,
+       `termination_type`,
+       `task_parameters`,
+       `setup_duration_seconds`,
+       `cleanup_duration_seconds`,
+       `execution_duration_seconds`,
+       `_ingested_at`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_task_runs_bronze`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_teams`
+COMMENT 'job_teams from every provider workspace, with source_workspace. The team of every job, and which rule gave it: one row per job (workspace_id, job_id) ever seen in jobs_bronze, deleted jobs included, described by its latest version (name, tags).'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `is_deleted`,
+       `tier`,
+       `team`,
+       `team_source`,
+       `team_match_value`,
+       `business_unit`,
+       `cost_center`,
+       `team_tag`,
+       `creator_id`,
+       `creator_user_name`,
+       `run_as`,
+       `run_as_user_name`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`job_teams`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_name`,
+       `is_deleted`,
+       `tier`,
+       `team`,
+       `team_source`,
+       `team_match_value`,
+       `business_unit`,
+       `cost_center`,
+       `team_tag`,
+       `creator_id`,
+       `creator_user_name`,
+       `run_as`,
+       `run_as_user_name`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`job_teams`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_jobs_bronze`
 COMMENT 'jobs_bronze from every provider workspace, with source_workspace. Every version of every job from system.lakeflow.jobs (an SCD2 table: a row per change).'
 AS
@@ -1940,6 +2118,8 @@ SELECT 'emea' AS `source_workspace`,
        `description`,
        `creator_id`,
        `run_as`,
+       `creator_user_name`,
+       `run_as_user_name`,
        `tags`,
        `schedule`,
        `trigger`,
@@ -1963,6 +2143,8 @@ SELECT 'us' AS `source_workspace`,
        `description`,
        `creator_id`,
        `run_as`,
+       `creator_user_name`,
+       `run_as_user_name`,
        `tags`,
        `schedule`,
        `trigger`,
@@ -1989,6 +2171,8 @@ SELECT 'emea' AS `source_workspace`,
        `description`,
        `creator_id`,
        `run_as`,
+       `creator_user_name`,
+       `run_as_user_name`,
        `tags`,
        `schedule`,
        `trigger`,
@@ -2012,6 +2196,8 @@ SELECT 'us' AS `source_workspace`,
        `description`,
        `creator_id`,
        `run_as`,
+       `creator_user_name`,
+       `run_as_user_name`,
        `tags`,
        `schedule`,
        `trigger`,
@@ -2634,6 +2820,59 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`served_entities_current`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_sla_breach_risk`
+COMMENT 'sla_breach_risk from every provider workspace, with source_workspace. Runs still in progress that are close to missing their SLA, flagged before the breach: one row per run in progress (no terminal timeline row yet) of a job with an SLA (job_sla_targets: job_slas rows and SLA tags).'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `sla_source`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `start_time`,
+       `last_slice_end_time`,
+       `as_of_time`,
+       `elapsed_seconds`,
+       `pct_of_max_duration`,
+       `minutes_to_max_duration`,
+       `deadline_time`,
+       `pct_of_deadline_window`,
+       `minutes_to_deadline`,
+       `risk_status`,
+       `risk_reason`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`sla_breach_risk`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `run_id`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `sla_source`,
+       `max_duration_minutes`,
+       `deadline_utc`,
+       `start_time`,
+       `last_slice_end_time`,
+       `as_of_time`,
+       `elapsed_seconds`,
+       `pct_of_max_duration`,
+       `minutes_to_max_duration`,
+       `deadline_time`,
+       `pct_of_deadline_window`,
+       `minutes_to_deadline`,
+       `risk_status`,
+       `risk_reason`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`sla_breach_risk`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_sla_compliance`
 COMMENT 'sla_compliance from every provider workspace, with source_workspace. SLA compliance of every job that has an SLA, over the last 30 days: one row per job.'
 AS
@@ -2693,8 +2932,142 @@ SELECT 'us' AS `source_workspace`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`sla_compliance`;
 
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_task_performance`
+COMMENT 'task_performance from every provider workspace, with source_workspace. Failures, retries and duration of every task of every job, to find the task that breaks or slows a job: one row per (workspace_id, job_id, task_key) seen in job_task_runs.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `task_key`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `anchor_date`,
+       `task_runs`,
+       `finished_runs_30d`,
+       `successful_runs_30d`,
+       `failures_30d`,
+       `failures_7d`,
+       `final_failures_30d`,
+       `failure_rate_30d`,
+       `retries_30d`,
+       `job_runs_with_retries_30d`,
+       `repair_reruns_30d`,
+       `last_failure_time`,
+       `last_failure_task_run_id`,
+       `last_failure_termination_code`,
+       `p50_30d_seconds`,
+       `p90_30d_seconds`,
+       `max_30d_seconds`,
+       `latest_task_run_id`,
+       `latest_start_time`,
+       `latest_result_state`,
+       `latest_duration_seconds`,
+       `latest_to_p90_ratio`,
+       `is_latest_slower_than_p90`,
+       `slowness_rank_in_job`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`task_performance`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `task_key`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `anchor_date`,
+       `task_runs`,
+       `finished_runs_30d`,
+       `successful_runs_30d`,
+       `failures_30d`,
+       `failures_7d`,
+       `final_failures_30d`,
+       `failure_rate_30d`,
+       `retries_30d`,
+       `job_runs_with_retries_30d`,
+       `repair_reruns_30d`,
+       `last_failure_time`,
+       `last_failure_task_run_id`,
+       `last_failure_termination_code`,
+       `p50_30d_seconds`,
+       `p90_30d_seconds`,
+       `max_30d_seconds`,
+       `latest_task_run_id`,
+       `latest_start_time`,
+       `latest_result_state`,
+       `latest_duration_seconds`,
+       `latest_to_p90_ratio`,
+       `is_latest_slower_than_p90`,
+       `slowness_rank_in_job`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`task_performance`;
+
+CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_task_retries`
+COMMENT 'task_retries from every provider workspace, with source_workspace. Every task that ran more than once in one job run: one row per (workspace_id, job_run_id, task_key) with two or more task runs in job_task_runs.'
+AS
+SELECT 'emea' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_run_id`,
+       `task_key`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `run_date`,
+       `attempt_count`,
+       `retry_count`,
+       `repair_rerun_count`,
+       `failed_attempts`,
+       `cause`,
+       `first_task_run_id`,
+       `first_result_state`,
+       `first_termination_code`,
+       `final_task_run_id`,
+       `final_result_state`,
+       `recovered`,
+       `first_start_time`,
+       `last_end_time`,
+       `span_seconds`,
+       `job_run_result_state`,
+       `job_run_repair_count`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `emea_monitoring`.`monitoring`.`task_retries`
+UNION ALL
+SELECT 'us' AS `source_workspace`,
+       `workspace_id`,
+       `job_id`,
+       `job_run_id`,
+       `task_key`,
+       `job_name`,
+       `team`,
+       `tier`,
+       `run_date`,
+       `attempt_count`,
+       `retry_count`,
+       `repair_rerun_count`,
+       `failed_attempts`,
+       `cause`,
+       `first_task_run_id`,
+       `first_result_state`,
+       `first_termination_code`,
+       `final_task_run_id`,
+       `final_result_state`,
+       `recovered`,
+       `first_start_time`,
+       `last_end_time`,
+       `span_seconds`,
+       `job_run_result_state`,
+       `job_run_repair_count`,
+       `_account_identifier`,
+       `_workspace_identifier`
+FROM `us_monitoring`.`monitoring`.`task_retries`;
+
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_team_mapping`
-COMMENT 'team_mapping from every provider workspace, with source_workspace. Which team, business unit and cost center a cost belongs to, kept in this spec for cost allocation.'
+COMMENT 'team_mapping from every provider workspace, with source_workspace. Which team, business unit and cost center a cost or a job belongs to, kept in this spec for cost allocation and job ownership.'
 AS
 SELECT 'emea' AS `source_workspace`,
        `match_type`,

@@ -6,16 +6,19 @@
 -- whose spec sets table_properties pipelines.autoOptimize.managed: "false" is optimized and vacuumed
 -- here; materialized views are left to their pipeline and views hold no data. {{catalog}} and
 -- {{schema}} are the daily job's parameters: the target's ${var.catalog} and ${var.schema}.
+-- Retention: a streaming table with retention_days loses its rows older than that here (DELETE by
+-- its retention column and today's UTC date); an scd2 history always keeps each entity's latest row.
+-- Streams that read such a table are registered with skipChangeCommits, so the deletes never stop them.
 --
 -- aiml_executive_summary: materialized view; maintained by its pipeline
 -- aiml_executive_summary_30d: materialized view; maintained by its pipeline
--- audit_logs_bronze: streaming table; maintained by its pipeline
+-- audit_logs_bronze: streaming table; maintained by its pipeline; rows older than 730 days (event_date) deleted here
 -- billing_allocated: materialized view; maintained by its pipeline
 -- billing_summary: materialized view; maintained by its pipeline
--- billing_usage_bronze: streaming table; maintained by its pipeline
+-- billing_usage_bronze: streaming table; maintained by its pipeline; rows older than 730 days (usage_date) deleted here
 -- cluster_efficiency: materialized view; maintained by its pipeline
 -- cluster_utilization: materialized view; maintained by its pipeline
--- clusters_bronze: streaming table; maintained by its pipeline
+-- clusters_bronze: streaming table; maintained by its pipeline; rows older than 730 days (change_time) deleted here
 -- clusters_current: materialized view; maintained by its pipeline
 -- clusters_latest: materialized view; maintained by its pipeline
 -- consecutive_failures: materialized view; maintained by its pipeline
@@ -32,7 +35,7 @@
 -- cost_weekly_rollup: materialized view; maintained by its pipeline
 -- data_access_summary: materialized view; maintained by its pipeline
 -- endpoint_inventory: materialized view; maintained by its pipeline
--- endpoint_usage_bronze: streaming table; maintained by its pipeline
+-- endpoint_usage_bronze: streaming table; maintained by its pipeline; rows older than 730 days (request_time) deleted here
 -- endpoint_usage_summary: materialized view; maintained by its pipeline
 -- executive_summary: materialized view; maintained by its pipeline
 -- executive_summary_30d: materialized view; maintained by its pipeline
@@ -44,29 +47,36 @@
 -- job_failures_classified: materialized view; maintained by its pipeline
 -- job_performance_trends: materialized view; maintained by its pipeline
 -- job_runs: materialized view; maintained by its pipeline
--- job_runs_bronze: streaming table; maintained by its pipeline
+-- job_runs_bronze: streaming table; maintained by its pipeline; rows older than 730 days (period_start_time) deleted here
 -- job_runs_enriched: materialized view; maintained by its pipeline
 -- job_runs_summary: materialized view; maintained by its pipeline
+-- job_sla_targets: materialized view; maintained by its pipeline
 -- job_slas: materialized view; maintained by its pipeline
 -- job_success_rate_weekly: materialized view; maintained by its pipeline
 -- job_summary: materialized view; maintained by its pipeline
 -- job_summary_daily: materialized view; maintained by its pipeline
--- jobs_bronze: streaming table; maintained by its pipeline
+-- job_task_runs: materialized view; maintained by its pipeline
+-- job_task_runs_bronze: streaming table; maintained by its pipeline; rows older than 730 days (period_start_time) deleted here
+-- job_teams: materialized view; maintained by its pipeline
+-- jobs_bronze: streaming table; maintained by its pipeline; rows older than 730 days (change_time) deleted here
 -- jobs_current: materialized view; maintained by its pipeline
 -- jobs_latest: materialized view; maintained by its pipeline
 -- list_prices: materialized view; maintained by its pipeline
 -- mlflow_experiments_bronze: materialized view; maintained by its pipeline
 -- mlflow_experiments_summary: materialized view; maintained by its pipeline
--- mlflow_metrics_bronze: streaming table; maintained by its pipeline
+-- mlflow_metrics_bronze: streaming table; maintained by its pipeline; rows older than 730 days (metric_time) deleted here
 -- mlflow_runs: materialized view; maintained by its pipeline
 -- mlflow_runs_bronze: materialized view; maintained by its pipeline
 -- mlflow_runs_summary: materialized view; maintained by its pipeline
 -- model_serving_costs: materialized view; maintained by its pipeline
--- node_timeline_bronze: streaming table; maintained by its pipeline
+-- node_timeline_bronze: streaming table; maintained by its pipeline; rows older than 730 days (start_time) deleted here
 -- query_history_bronze: materialized view; maintained by its pipeline
--- served_entities_bronze: streaming table; maintained by its pipeline
+-- served_entities_bronze: streaming table; maintained by its pipeline; rows older than 730 days (change_time) deleted here
 -- served_entities_current: materialized view; maintained by its pipeline
+-- sla_breach_risk: materialized view; maintained by its pipeline
 -- sla_compliance: materialized view; maintained by its pipeline
+-- task_performance: materialized view; maintained by its pipeline
+-- task_retries: materialized view; maintained by its pipeline
 -- team_mapping: materialized view; maintained by its pipeline
 -- team_summary_daily: materialized view; maintained by its pipeline
 -- termination_code_classes: materialized view; maintained by its pipeline
@@ -81,4 +91,22 @@
 -- warehouse_query_summary: materialized view; maintained by its pipeline
 -- workspace_info: materialized view; maintained by its pipeline
 
-SELECT 'no table needs manual maintenance: the pipelines maintain their tables' AS maintenance_note;
+DELETE FROM `{{catalog}}`.`{{schema}}`.`audit_logs_bronze` AS old WHERE old.`event_date` < date_sub(current_date(), 730);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`billing_usage_bronze` AS old WHERE old.`usage_date` < date_sub(current_date(), 730);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`clusters_bronze` AS old WHERE old.`change_time` < date_sub(current_date(), 730) AND EXISTS (SELECT 1 FROM `{{catalog}}`.`{{schema}}`.`clusters_bronze` AS newer WHERE newer.`workspace_id` <=> old.`workspace_id` AND newer.`cluster_id` <=> old.`cluster_id` AND newer.`change_time` > old.`change_time`);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`endpoint_usage_bronze` AS old WHERE old.`request_time` < date_sub(current_date(), 730);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`job_runs_bronze` AS old WHERE old.`period_start_time` < date_sub(current_date(), 730);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`job_task_runs_bronze` AS old WHERE old.`period_start_time` < date_sub(current_date(), 730);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`jobs_bronze` AS old WHERE old.`change_time` < date_sub(current_date(), 730) AND EXISTS (SELECT 1 FROM `{{catalog}}`.`{{schema}}`.`jobs_bronze` AS newer WHERE newer.`workspace_id` <=> old.`workspace_id` AND newer.`job_id` <=> old.`job_id` AND newer.`change_time` > old.`change_time`);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`mlflow_metrics_bronze` AS old WHERE old.`metric_time` < date_sub(current_date(), 730);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`node_timeline_bronze` AS old WHERE old.`start_time` < date_sub(current_date(), 730);
+
+DELETE FROM `{{catalog}}`.`{{schema}}`.`served_entities_bronze` AS old WHERE old.`change_time` < date_sub(current_date(), 730) AND EXISTS (SELECT 1 FROM `{{catalog}}`.`{{schema}}`.`served_entities_bronze` AS newer WHERE newer.`served_entity_id` <=> old.`served_entity_id` AND newer.`change_time` > old.`change_time`);

@@ -211,14 +211,15 @@ def test_long_run_is_sliced_at_clock_hours(spark, demo_facts):
     assert rows[-1].result_state is not None and rows[-1].termination_code is not None
 
 
-def test_only_last_slices_are_terminal_everywhere(spark):
-    bad = sql_one(spark, """
-        SELECT count(*) FROM (
+def test_only_last_slices_are_terminal_everywhere(spark, demo_facts):
+    bad = spark.sql("""
+        SELECT run_id FROM (
           SELECT *, lead(period_start_time) OVER (PARTITION BY workspace_id, run_id ORDER BY period_start_time) AS nxt
           FROM lakeflow_job_run_timeline)
         WHERE result_state IS NULL AND (nxt IS NULL OR nxt != period_end_time
-              OR date_trunc('HOUR', period_end_time) != period_end_time)""")
-    assert bad == 0
+              OR date_trunc('HOUR', period_end_time) != period_end_time)""").collect()
+    # The one exception is planted: a run still in progress when the data ends (no terminal row yet).
+    assert [r.run_id for r in bad] == [demo_facts.sla_risk_run_id]
     assert sql_one(spark, """SELECT count(*) FROM lakeflow_job_run_timeline
         WHERE to_date(period_start_time) != to_date(period_end_time)""") == 0  # runs end before midnight
     states = {r[0] for r in spark.sql("SELECT DISTINCT result_state FROM lakeflow_job_run_timeline").collect()}
@@ -519,3 +520,29 @@ def test_facts_are_stable_and_inside_the_window():
     assert first.start_date < first.job_name_populated_from < first.end_date
     assert first.price_change_time == datetime.combine(first.price_change_time.date(), datetime.min.time(), timezone.utc)
     assert first.end_date - first.start_date == timedelta(days=45)
+
+
+def test_planted_job_health_cases(spark, demo_facts):
+    """Issue 14: a run still in progress at the end of the data, and a task that failed once and was
+    retried inside a job run that succeeded on its first attempt."""
+    running = spark.sql(f"""SELECT period_start_time, period_end_time, result_state, run_duration_seconds
+        FROM lakeflow_job_run_timeline WHERE run_id = '{demo_facts.sla_risk_run_id}' ORDER BY period_start_time""").collect()
+    assert all(r.result_state is None and r.run_duration_seconds is None for r in running)
+    data_end = sql_one(spark, "SELECT max(period_end_time) FROM lakeflow_job_run_timeline")
+    assert running[-1].period_end_time == data_end == demo_facts.data_end_time.replace(tzinfo=None)
+    assert running[0].period_start_time == demo_facts.sla_risk_run_start.replace(tzinfo=None)
+    elapsed = (data_end - running[0].period_start_time).total_seconds()
+    assert 0.8 < elapsed / (demo_facts.sla_risk_max_duration_minutes * 60) < 1  # at risk, not yet breached
+
+    job = demo_facts.task_retry_job
+    tasks = spark.sql(f"""SELECT run_id, max_by(result_state, period_end_time) AS state, min(period_start_time) AS began
+        FROM lakeflow_job_task_run_timeline WHERE job_run_id = '{demo_facts.task_retry_run_id}'
+         AND task_key = '{demo_facts.task_retry_task_key}' GROUP BY run_id ORDER BY began""").collect()
+    assert [(t.run_id, t.state) for t in tasks] == list(zip(demo_facts.task_retry_task_run_ids, ("FAILED", "SUCCEEDED")))
+    finals = spark.sql(f"""SELECT result_state FROM lakeflow_job_run_timeline
+        WHERE run_id = '{demo_facts.task_retry_run_id}' AND job_id = '{job.job_id}' AND result_state IS NOT NULL""").collect()
+    assert [r.result_state for r in finals] == ["SUCCEEDED"]  # one attempt: a retry, not a repair
+
+    owner = spark.sql(f"""SELECT max_by(tags, change_time) AS tags, max(creator_user_name) AS owner
+        FROM lakeflow_jobs WHERE workspace_id = '{job.workspace_id}' AND job_id = '{job.job_id}'""").collect()[0]
+    assert "team" not in owner.tags and owner.owner == demo_facts.sla_risk_owner_email

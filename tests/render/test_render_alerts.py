@@ -36,3 +36,18 @@ def test_each_alert_becomes_a_bundle_alert_with_tier_schedule_and_destination():
 def test_no_alert_specs_means_no_alert_resources(tmp_path):
     project = load_project(Path(__file__).resolve().parents[2] / "tests" / "spec" / "base")
     assert "generated/resources/tablesmith_alerts.yml" not in render_all(project)
+
+
+def test_a_windowed_alert_counts_only_rows_near_the_latest_value():
+    """`within` becomes a scalar subquery on the same table: anchored on the data, not the clock."""
+    project = load_project(Path(__file__).resolve().parents[2] / "specs")
+    alert = next(a for a in project.alerts if a.within is not None)
+    bundle = yaml.safe_load(render_all(project)["generated/resources/tablesmith_alerts.yml"])
+    sql = bundle["resources"]["alerts"][f"tablesmith_alert_{alert.name}"]["query_text"]
+    tree = sqlglot.parse_one(sql.replace("${var.catalog}", "main").replace("${var.schema}", "monitoring"), read="databricks")
+    window = tree.find(sqlglot.exp.GT)
+    assert window.this.name == alert.within.column
+    latest = window.expression.find(sqlglot.exp.Max)
+    assert latest is not None and latest.this.name == alert.within.column
+    assert window.expression.find(sqlglot.exp.Table).name == alert.table
+    assert "CURRENT_DATE" not in sql.upper() and "CURRENT_TIMESTAMP" not in sql.upper()

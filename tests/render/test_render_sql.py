@@ -56,7 +56,7 @@ def assert_databricks_sql(statement: str) -> None:
     if isinstance(tree, exp.Command):
         assert any(rule.match(statement) for rule in GRAMMAR), f"not in the documented grammar:\n{statement}"
     else:
-        assert isinstance(tree, (exp.Create, exp.Select)), f"unexpected statement kind {type(tree).__name__}"
+        assert isinstance(tree, (exp.Create, exp.Select, exp.Delete)), f"unexpected statement kind {type(tree).__name__}"
 
 
 # What a job run passes for the SQL files' {{catalog}} / {{schema}} parameters (a target's location).

@@ -56,7 +56,14 @@ def test_schema_doc_sections(project):
 
 def test_maintenance_only_touches_tables_no_pipeline_maintains(project):
     view = vm.maintenance_view(project)
-    statements = [s for item in view.items for s in item.statements]
+    statements = [s for item in view.items for s in item.statements if not s.startswith("DELETE FROM ")]
     # The daily job passes the target's catalog and schema as these parameters.
     assert statements == ["OPTIMIZE `{{catalog}}`.`{{schema}}`.`run_slices`", "VACUUM `{{catalog}}`.`{{schema}}`.`run_slices`"]
     assert view.fallback == ""
+
+
+def test_maintenance_expires_rows_of_retained_streaming_tables_only(project):
+    view = vm.maintenance_view(project)
+    deleted = {item.table for item in view.items for s in item.statements if s.startswith("DELETE FROM ")}
+    assert deleted == {t.name for t in project.tables if t.retention is not None}
+    assert deleted == {"usage_bronze", "run_slices", "clusters_bronze"}  # the bronze default; none on views
