@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from engine.demo import catalog as C
 from engine.demo.runs import job_runs
-from engine.demo.simulate import BASE, simulate_day
+from engine.demo.simulate import BASE, SPEND_DROP_FACTOR, simulate_day, spend_drop
 from engine.demo.usage import Correction
 from engine.demo.entities import Params, World
 from engine.demo.world import (
@@ -82,6 +82,12 @@ class DemoFacts:
     # access
     denied_user_email: str
     restricted_table: str
+    # names of record and spend drops (issue 14)
+    deleted_billed_job: JobRef | None  # deleted after it ran: billed with its job_id, its latest version has delete_time
+    # (None in worlds too small to plant deleted jobs, like `deleted_cluster_id`)
+    spend_drop_workspace_id: str
+    spend_drop_date: date  # that workspace's usage is `spend_drop_factor` x what it would have been
+    spend_drop_factor: float
 
     def correction(self, kind: str) -> Correction:
         return next(c for c in self.corrections if c.kind == kind)
@@ -162,4 +168,16 @@ def facts_of(world: World) -> DemoFacts:
         job_name_populated_from=plan.job_name_since,
         denied_user_email=plan.denied_user.email,
         restricted_table=C.RESTRICTED_TABLE,
+        deleted_billed_job=_deleted_billed_job(world),
+        spend_drop_workspace_id=spend_drop(world)[0],
+        spend_drop_date=spend_drop(world)[1],
+        spend_drop_factor=SPEND_DROP_FACTOR,
     )
+
+
+def _deleted_billed_job(world: World) -> JobRef | None:
+    """The job deleted last in a home-region workspace: it ran (and was billed) for most of the window."""
+    home = [j for j in world.plan.deleted_jobs if not j.workspace.is_remote]
+    if not home:
+        return None
+    return _ref(max(home, key=lambda j: j.versions[-1].delete_time))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import pyarrow as pa
 
@@ -57,6 +57,7 @@ def simulate_day(world: World, day: date, namespace: str = BASE) -> DayOutput:
     if planted:
         _cost_spike(world, day, out)
         _corrections(world, day, out)
+        _spend_drop(world, day, out)
     out.audit = events.audit_rows(world, day, namespace, out)
     out.mlflow_runs, out.mlflow_metrics = events.mlflow_rows(world, day, namespace, snapshot_end=planted)
     if namespace != BASE or day in world.plan.node_timeline_days:
@@ -282,3 +283,29 @@ def _corrections(world: World, day: date, out: DayOutput) -> None:
         home = world.home_workspaces[0].workspace_id
         original = _first(rows, lambda r: r.profile == "jobs_serverless" and r.job_id is None and r.workspace_id == home)
         out.corrections.append(correct(out.usage, original, "retraction_only"))
+
+
+SPEND_DROP_FACTOR = 0.05  # the drop day's usage is 5 % of what the workspace would have spent
+
+
+def spend_drop(world: World) -> tuple[str, date]:
+    """The planted spend drop: the first home workspace (not the spike's), a weekday ten days before the end."""
+    home = [w for w in world.workspaces if not w.is_remote]
+    workspace = next((w for w in home if w != world.plan.spike_workspace), home[0])
+    plan = world.plan
+    busy = {plan.spike_day, plan.same_sku_correction_day, plan.other_sku_correction_day, plan.retraction_only_day}
+    day = world.params.end_date - timedelta(days=10)
+    while day.weekday() >= 5 or day in busy:  # a plain weekday, so the drop stands out against weekday spend
+        day -= timedelta(days=1)
+    return workspace.workspace_id, day
+
+
+def _spend_drop(world: World, day: date, out: DayOutput) -> None:
+    """Spend falls to a twentieth for a day (a stopped scheduler, a broken tag): cost_anomalies' LOW_SPEND."""
+    workspace_id, drop_day = spend_drop(world)
+    if day != drop_day:
+        return
+    out.usage.rows[:] = [
+        row._replace(quantity=row.quantity * SPEND_DROP_FACTOR) if row.workspace_id == workspace_id else row
+        for row in out.usage.rows
+    ]

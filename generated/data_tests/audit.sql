@@ -14,7 +14,7 @@
 -- table: audit_logs_bronze
 -- kind: schema
 -- severity: error
--- rule: 18 columns with the declared names, order and Spark types
+-- rule: 22 columns with the declared names, order and Spark types
 -- column: event_id string
 -- column: account_id string
 -- column: workspace_id string
@@ -23,14 +23,18 @@
 -- column: audit_level string
 -- column: service_name string
 -- column: action_name string
+-- column: user_identity struct<email:string,subject_name:string>
 -- column: user_email string
 -- column: source_ip_address string
 -- column: user_agent string
 -- column: session_id string
 -- column: request_id string
 -- column: request_params map<string,string>
+-- column: response struct<status_code:int,error_message:string,result:string>
+-- column: identity_metadata struct<run_by:string,run_as:string,acting_resource:string,run_by_display_name:string,run_as_display_name:string>
 -- column: status_code int
 -- column: error_message string
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 -- partitioned_by: event_date
@@ -106,7 +110,7 @@ FROM `${catalog}`.`${schema}`.`audit_logs_bronze`
 WHERE NOT COALESCE((audit_level IS NULL OR audit_level <> 'ACCOUNT_LEVEL' OR workspace_id = '0'), FALSE);
 
 -- ==================================================================================================
--- data_access_summary (materialized view): Daily Unity Catalog table access per user, workspace and table: how often each table was accessed and how often access was denied (HTTP 403).
+-- data_access_summary (materialized view): Daily Unity Catalog table access per user, workspace, action and table: how often each table was accessed and how often access was denied (HTTP 403).
 
 -- test: audit::data_access_summary::schema
 -- table: data_access_summary
@@ -116,12 +120,12 @@ WHERE NOT COALESCE((audit_level IS NULL OR audit_level <> 'ACCOUNT_LEVEL' OR wor
 -- column: event_date date
 -- column: workspace_id string
 -- column: user_email string
+-- column: action_name string
 -- column: table_full_name string
 -- column: access_count bigint
 -- column: denied_count bigint
--- column: distinct_actions bigint
--- column: first_access_time timestamp
--- column: last_access_time timestamp
+-- column: first_access timestamp
+-- column: last_access timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`data_access_summary` LIMIT 0;
@@ -130,27 +134,27 @@ SELECT * FROM `${catalog}`.`${schema}`.`data_access_summary` LIMIT 0;
 -- table: data_access_summary
 -- kind: unique_grain
 -- severity: error
--- rule: one row per event_date, workspace_id, user_email, table_full_name
-SELECT `event_date`, `workspace_id`, `user_email`, `table_full_name`, COUNT(*) AS `_rows`
+-- rule: one row per event_date, workspace_id, user_email, action_name, table_full_name
+SELECT `event_date`, `workspace_id`, `user_email`, `action_name`, `table_full_name`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`data_access_summary`
-GROUP BY `event_date`, `workspace_id`, `user_email`, `table_full_name`
+GROUP BY `event_date`, `workspace_id`, `user_email`, `action_name`, `table_full_name`
 HAVING COUNT(*) > 1;
 
 -- test: audit::data_access_summary::not_null
 -- table: data_access_summary
 -- kind: not_null
 -- severity: error
--- rule: no NULL in event_date, workspace_id, table_full_name, access_count, denied_count, distinct_actions, first_access_time, last_access_time, _account_identifier, _workspace_identifier
+-- rule: no NULL in event_date, workspace_id, action_name, table_full_name, access_count, denied_count, first_access, last_access, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`event_date` IS NULL, 'event_date', NULL),
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`action_name` IS NULL, 'action_name', NULL),
     IF(`table_full_name` IS NULL, 'table_full_name', NULL),
     IF(`access_count` IS NULL, 'access_count', NULL),
     IF(`denied_count` IS NULL, 'denied_count', NULL),
-    IF(`distinct_actions` IS NULL, 'distinct_actions', NULL),
-    IF(`first_access_time` IS NULL, 'first_access_time', NULL),
-    IF(`last_access_time` IS NULL, 'last_access_time', NULL),
+    IF(`first_access` IS NULL, 'first_access', NULL),
+    IF(`last_access` IS NULL, 'last_access', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -158,12 +162,12 @@ SELECT
 FROM `${catalog}`.`${schema}`.`data_access_summary`
 WHERE `event_date` IS NULL
    OR `workspace_id` IS NULL
+   OR `action_name` IS NULL
    OR `table_full_name` IS NULL
    OR `access_count` IS NULL
    OR `denied_count` IS NULL
-   OR `distinct_actions` IS NULL
-   OR `first_access_time` IS NULL
-   OR `last_access_time` IS NULL
+   OR `first_access` IS NULL
+   OR `last_access` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -188,21 +192,22 @@ FROM `${catalog}`.`${schema}`.`data_access_summary`
 WHERE NOT COALESCE((table_full_name LIKE '%.%.%'), FALSE);
 
 -- ==================================================================================================
--- user_activity_summary (materialized view): Daily audit activity per user and workspace: how many events, across how many services, how many failed (status_code >= 400) and when the first and last happened.
+-- user_activity_summary (materialized view): Daily audit activity per user, workspace and service: how many events, of how many distinct actions, how many failed (status_code >= 400) and when the first and last happened.
 
 -- test: audit::user_activity_summary::schema
 -- table: user_activity_summary
 -- kind: schema
 -- severity: error
--- rule: 10 columns with the declared names, order and Spark types
+-- rule: 11 columns with the declared names, order and Spark types
 -- column: event_date date
 -- column: workspace_id string
 -- column: user_email string
+-- column: service_name string
 -- column: event_count bigint
--- column: distinct_services bigint
+-- column: distinct_actions bigint
 -- column: failed_count bigint
--- column: first_event_time timestamp
--- column: last_event_time timestamp
+-- column: first_activity timestamp
+-- column: last_activity timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`user_activity_summary` LIMIT 0;
@@ -211,26 +216,27 @@ SELECT * FROM `${catalog}`.`${schema}`.`user_activity_summary` LIMIT 0;
 -- table: user_activity_summary
 -- kind: unique_grain
 -- severity: error
--- rule: one row per event_date, workspace_id, user_email
-SELECT `event_date`, `workspace_id`, `user_email`, COUNT(*) AS `_rows`
+-- rule: one row per event_date, workspace_id, user_email, service_name
+SELECT `event_date`, `workspace_id`, `user_email`, `service_name`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`user_activity_summary`
-GROUP BY `event_date`, `workspace_id`, `user_email`
+GROUP BY `event_date`, `workspace_id`, `user_email`, `service_name`
 HAVING COUNT(*) > 1;
 
 -- test: audit::user_activity_summary::not_null
 -- table: user_activity_summary
 -- kind: not_null
 -- severity: error
--- rule: no NULL in event_date, workspace_id, event_count, distinct_services, failed_count, first_event_time, last_event_time, _account_identifier, _workspace_identifier
+-- rule: no NULL in event_date, workspace_id, service_name, event_count, distinct_actions, failed_count, first_activity, last_activity, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`event_date` IS NULL, 'event_date', NULL),
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`service_name` IS NULL, 'service_name', NULL),
     IF(`event_count` IS NULL, 'event_count', NULL),
-    IF(`distinct_services` IS NULL, 'distinct_services', NULL),
+    IF(`distinct_actions` IS NULL, 'distinct_actions', NULL),
     IF(`failed_count` IS NULL, 'failed_count', NULL),
-    IF(`first_event_time` IS NULL, 'first_event_time', NULL),
-    IF(`last_event_time` IS NULL, 'last_event_time', NULL),
+    IF(`first_activity` IS NULL, 'first_activity', NULL),
+    IF(`last_activity` IS NULL, 'last_activity', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -238,11 +244,12 @@ SELECT
 FROM `${catalog}`.`${schema}`.`user_activity_summary`
 WHERE `event_date` IS NULL
    OR `workspace_id` IS NULL
+   OR `service_name` IS NULL
    OR `event_count` IS NULL
-   OR `distinct_services` IS NULL
+   OR `distinct_actions` IS NULL
    OR `failed_count` IS NULL
-   OR `first_event_time` IS NULL
-   OR `last_event_time` IS NULL
+   OR `first_activity` IS NULL
+   OR `last_activity` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -260,8 +267,8 @@ WHERE NOT COALESCE((failed_count <= event_count), FALSE);
 -- table: user_activity_summary
 -- kind: expectation
 -- severity: error
--- rule: first_before_last: first_event_time <= last_event_time (on_violation fail)
+-- rule: first_before_last: first_activity <= last_activity (on_violation fail)
 -- expectation: first_before_last
 SELECT *
 FROM `${catalog}`.`${schema}`.`user_activity_summary`
-WHERE NOT COALESCE((first_event_time <= last_event_time), FALSE);
+WHERE NOT COALESCE((first_activity <= last_activity), FALSE);

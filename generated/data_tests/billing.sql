@@ -14,7 +14,7 @@
 -- table: billing_usage_bronze
 -- kind: schema
 -- severity: error
--- rule: 32 columns with the declared names, order and Spark types
+-- rule: 39 columns with the declared names, order and Spark types
 -- column: record_id string
 -- column: account_id string
 -- column: workspace_id string
@@ -30,12 +30,16 @@
 -- column: billing_origin_product string
 -- column: ingestion_date date
 -- column: custom_tags map<string,string>
+-- column: usage_metadata struct<cluster_id:string,job_id:string,warehouse_id:string,instance_pool_id:string,node_type:string,job_run_id:string,notebook_id:string,dlt_pipeline_id:string,endpoint_name:string,endpoint_id:string,dlt_update_id:string,dlt_maintenance_id:string,run_name:string,job_name:string,notebook_path:string,central_clean_room_id:string,source_region:string,destination_region:string,app_id:string,app_name:string,metastore_id:string,private_endpoint_name:string,storage_api_type:string,budget_policy_id:string,ai_runtime_pool_id:string,ai_runtime_workload_id:string,uc_table_catalog:string,uc_table_schema:string,uc_table_name:string,database_instance_id:string,sharing_materialization_id:string,usage_policy_id:string,agent_bricks_id:string,base_environment_id:string>
+-- column: identity_metadata struct<run_as:string,created_by:string,owned_by:string,run_by:string>
+-- column: product_features struct<jobs_tier:string,sql_tier:string,dlt_tier:string,is_serverless:boolean,is_photon:boolean,serving_type:string,networking:struct<connectivity_type:string>,ai_runtime:struct<compute_type:string>,model_serving:struct<offering_type:string>,ai_gateway:struct<feature_type:string>,performance_target:string,serverless_gpu:struct<workload_type:string>,agent_bricks:struct<problem_type:string,workload_type:string>,ai_functions:struct<ai_function:string>,apps:struct<compute_size:string>,lakeflow_connect:struct<task_type:string,zerobus_request_type:string>,lakebase:struct<storage_type:string,compute_type:string>,ai_bi_genie:struct<capability_type:string,offering_type:string>,genie:struct<offering_type:string>>
 -- column: cluster_id string
 -- column: warehouse_id string
 -- column: job_id string
 -- column: job_run_id string
 -- column: job_name string
 -- column: notebook_id string
+-- column: notebook_path string
 -- column: dlt_pipeline_id string
 -- column: endpoint_id string
 -- column: endpoint_name string
@@ -44,7 +48,10 @@
 -- column: owned_by string
 -- column: is_serverless boolean
 -- column: is_photon boolean
+-- column: jobs_tier string
+-- column: sql_tier string
 -- column: serving_type string
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 -- partitioned_by: usage_date
@@ -118,16 +125,18 @@ WHERE NOT COALESCE((record_type IN ('ORIGINAL', 'RETRACTION', 'RESTATEMENT')), F
 -- table: list_prices
 -- kind: schema
 -- severity: error
--- rule: 11 columns with the declared names, order and Spark types
+-- rule: 13 columns with the declared names, order and Spark types
 -- column: sku_name string
 -- column: cloud string
 -- column: currency_code string
 -- column: usage_unit string
 -- column: price_start_time timestamp
 -- column: price_end_time timestamp
+-- column: pricing struct<default:decimal(38,18),promotional:struct<default:decimal(38,18)>,effective_list:struct<default:decimal(38,18)>>
 -- column: list_price decimal(38,18)
 -- column: effective_list_price decimal(38,18)
 -- column: promotional_price decimal(38,18)
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`list_prices` LIMIT 0;
@@ -194,7 +203,7 @@ WHERE NOT COALESCE((effective_list_price IS NOT NULL), FALSE);
 -- table: billing_summary
 -- kind: schema
 -- severity: error
--- rule: 34 columns with the declared names, order and Spark types
+-- rule: 38 columns with the declared names, order and Spark types
 -- column: record_id string
 -- column: account_id string
 -- column: workspace_id string
@@ -217,7 +226,9 @@ WHERE NOT COALESCE((effective_list_price IS NOT NULL), FALSE);
 -- column: job_id string
 -- column: job_run_id string
 -- column: job_name string
+-- column: billed_job_name string
 -- column: notebook_id string
+-- column: notebook_path string
 -- column: dlt_pipeline_id string
 -- column: endpoint_id string
 -- column: endpoint_name string
@@ -225,6 +236,8 @@ WHERE NOT COALESCE((effective_list_price IS NOT NULL), FALSE);
 -- column: owned_by string
 -- column: is_serverless boolean
 -- column: is_photon boolean
+-- column: jobs_tier string
+-- column: sql_tier string
 -- column: serving_type string
 -- column: custom_tags map<string,string>
 -- column: _account_identifier string
@@ -284,17 +297,19 @@ FROM `${catalog}`.`${schema}`.`billing_summary`
 WHERE NOT COALESCE((estimated_cost_usd IS NOT NULL), FALSE);
 
 -- ==================================================================================================
--- cost_by_job (materialized view): Daily DBUs, cost and run count per job (workspace_id, job_id, usage_date), for finding the jobs that cost the most.
+-- cost_by_job (materialized view): Daily DBUs, cost and run count per job and billing product (workspace_id, job_id, usage_date, billing_origin_product), for finding the jobs that cost the most.
 
 -- test: billing::cost_by_job::schema
 -- table: cost_by_job
 -- kind: schema
 -- severity: error
--- rule: 10 columns with the declared names, order and Spark types
+-- rule: 12 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: usage_date date
 -- column: job_id string
 -- column: job_name string
+-- column: run_as string
+-- column: billing_origin_product string
 -- column: run_count bigint
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
@@ -307,22 +322,23 @@ SELECT * FROM `${catalog}`.`${schema}`.`cost_by_job` LIMIT 0;
 -- table: cost_by_job
 -- kind: unique_grain
 -- severity: error
--- rule: one row per workspace_id, job_id, usage_date
-SELECT `workspace_id`, `job_id`, `usage_date`, COUNT(*) AS `_rows`
+-- rule: one row per workspace_id, job_id, usage_date, billing_origin_product
+SELECT `workspace_id`, `job_id`, `usage_date`, `billing_origin_product`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`cost_by_job`
-GROUP BY `workspace_id`, `job_id`, `usage_date`
+GROUP BY `workspace_id`, `job_id`, `usage_date`, `billing_origin_product`
 HAVING COUNT(*) > 1;
 
 -- test: billing::cost_by_job::not_null
 -- table: cost_by_job
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, usage_date, job_id, run_count, total_dbus, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, usage_date, job_id, billing_origin_product, run_count, total_dbus, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`usage_date` IS NULL, 'usage_date', NULL),
     IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`billing_origin_product` IS NULL, 'billing_origin_product', NULL),
     IF(`run_count` IS NULL, 'run_count', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
@@ -333,6 +349,7 @@ FROM `${catalog}`.`${schema}`.`cost_by_job`
 WHERE `workspace_id` IS NULL
    OR `usage_date` IS NULL
    OR `job_id` IS NULL
+   OR `billing_origin_product` IS NULL
    OR `run_count` IS NULL
    OR `total_dbus` IS NULL
    OR `_account_identifier` IS NULL
@@ -365,13 +382,15 @@ WHERE NOT COALESCE((run_count >= 1), FALSE);
 -- table: cost_by_product
 -- kind: schema
 -- severity: error
--- rule: 8 columns with the declared names, order and Spark types
+-- rule: 10 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: usage_date date
 -- column: billing_origin_product string
+-- column: is_serverless boolean
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
+-- column: record_count bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`cost_by_product` LIMIT 0;
@@ -380,22 +399,23 @@ SELECT * FROM `${catalog}`.`${schema}`.`cost_by_product` LIMIT 0;
 -- table: cost_by_product
 -- kind: unique_grain
 -- severity: error
--- rule: one row per workspace_id, usage_date, billing_origin_product
-SELECT `workspace_id`, `usage_date`, `billing_origin_product`, COUNT(*) AS `_rows`
+-- rule: one row per workspace_id, usage_date, billing_origin_product, is_serverless
+SELECT `workspace_id`, `usage_date`, `billing_origin_product`, `is_serverless`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`cost_by_product`
-GROUP BY `workspace_id`, `usage_date`, `billing_origin_product`
+GROUP BY `workspace_id`, `usage_date`, `billing_origin_product`, `is_serverless`
 HAVING COUNT(*) > 1;
 
 -- test: billing::cost_by_product::not_null
 -- table: cost_by_product
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, usage_date, total_dbus, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, usage_date, total_dbus, record_count, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`usage_date` IS NULL, 'usage_date', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`record_count` IS NULL, 'record_count', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -404,6 +424,7 @@ FROM `${catalog}`.`${schema}`.`cost_by_product`
 WHERE `workspace_id` IS NULL
    OR `usage_date` IS NULL
    OR `total_dbus` IS NULL
+   OR `record_count` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -428,20 +449,23 @@ FROM `${catalog}`.`${schema}`.`cost_by_product`
 WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
 
 -- ==================================================================================================
--- cost_by_sku (materialized view): Daily DBUs and cost per workspace and SKU.
+-- cost_by_sku (materialized view): Daily usage and cost per workspace, SKU, cloud and usage unit.
 
 -- test: billing::cost_by_sku::schema
 -- table: cost_by_sku
 -- kind: schema
 -- severity: error
--- rule: 9 columns with the declared names, order and Spark types
+-- rule: 12 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: usage_date date
 -- column: sku_name string
+-- column: cloud string
 -- column: usage_unit string
+-- column: total_usage decimal(38,18)
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
+-- column: record_count bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`cost_by_sku` LIMIT 0;
@@ -450,23 +474,25 @@ SELECT * FROM `${catalog}`.`${schema}`.`cost_by_sku` LIMIT 0;
 -- table: cost_by_sku
 -- kind: unique_grain
 -- severity: error
--- rule: one row per workspace_id, usage_date, sku_name, usage_unit
-SELECT `workspace_id`, `usage_date`, `sku_name`, `usage_unit`, COUNT(*) AS `_rows`
+-- rule: one row per workspace_id, usage_date, sku_name, cloud, usage_unit
+SELECT `workspace_id`, `usage_date`, `sku_name`, `cloud`, `usage_unit`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`cost_by_sku`
-GROUP BY `workspace_id`, `usage_date`, `sku_name`, `usage_unit`
+GROUP BY `workspace_id`, `usage_date`, `sku_name`, `cloud`, `usage_unit`
 HAVING COUNT(*) > 1;
 
 -- test: billing::cost_by_sku::not_null
 -- table: cost_by_sku
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, usage_date, sku_name, total_dbus, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, usage_date, sku_name, total_usage, total_dbus, record_count, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`usage_date` IS NULL, 'usage_date', NULL),
     IF(`sku_name` IS NULL, 'sku_name', NULL),
+    IF(`total_usage` IS NULL, 'total_usage', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`record_count` IS NULL, 'record_count', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -475,7 +501,9 @@ FROM `${catalog}`.`${schema}`.`cost_by_sku`
 WHERE `workspace_id` IS NULL
    OR `usage_date` IS NULL
    OR `sku_name` IS NULL
+   OR `total_usage` IS NULL
    OR `total_dbus` IS NULL
+   OR `record_count` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -496,14 +524,16 @@ WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 -- table: cost_by_user
 -- kind: schema
 -- severity: error
--- rule: 9 columns with the declared names, order and Spark types
+-- rule: 11 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: usage_date date
 -- column: run_as string
--- column: job_count bigint
+-- column: billing_origin_product string
+-- column: distinct_jobs bigint
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
+-- column: record_count bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`cost_by_user` LIMIT 0;
@@ -512,23 +542,25 @@ SELECT * FROM `${catalog}`.`${schema}`.`cost_by_user` LIMIT 0;
 -- table: cost_by_user
 -- kind: unique_grain
 -- severity: error
--- rule: one row per workspace_id, usage_date, run_as
-SELECT `workspace_id`, `usage_date`, `run_as`, COUNT(*) AS `_rows`
+-- rule: one row per workspace_id, usage_date, run_as, billing_origin_product
+SELECT `workspace_id`, `usage_date`, `run_as`, `billing_origin_product`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`cost_by_user`
-GROUP BY `workspace_id`, `usage_date`, `run_as`
+GROUP BY `workspace_id`, `usage_date`, `run_as`, `billing_origin_product`
 HAVING COUNT(*) > 1;
 
 -- test: billing::cost_by_user::not_null
 -- table: cost_by_user
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, usage_date, job_count, total_dbus, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, usage_date, billing_origin_product, distinct_jobs, total_dbus, record_count, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`usage_date` IS NULL, 'usage_date', NULL),
-    IF(`job_count` IS NULL, 'job_count', NULL),
+    IF(`billing_origin_product` IS NULL, 'billing_origin_product', NULL),
+    IF(`distinct_jobs` IS NULL, 'distinct_jobs', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`record_count` IS NULL, 'record_count', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -536,8 +568,10 @@ SELECT
 FROM `${catalog}`.`${schema}`.`cost_by_user`
 WHERE `workspace_id` IS NULL
    OR `usage_date` IS NULL
-   OR `job_count` IS NULL
+   OR `billing_origin_product` IS NULL
+   OR `distinct_jobs` IS NULL
    OR `total_dbus` IS NULL
+   OR `record_count` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 

@@ -14,7 +14,7 @@
 -- table: clusters_bronze
 -- kind: schema
 -- severity: error
--- rule: 25 columns with the declared names, order and Spark types
+-- rule: 31 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: cluster_id string
@@ -23,12 +23,17 @@
 -- column: cluster_source string
 -- column: driver_node_type string
 -- column: worker_node_type string
+-- column: num_workers int
+-- column: autoscale struct<min_workers:bigint,max_workers:bigint>
 -- column: worker_count bigint
 -- column: min_autoscale_workers bigint
 -- column: max_autoscale_workers bigint
 -- column: auto_termination_minutes bigint
 -- column: enable_elastic_disk boolean
 -- column: availability string
+-- column: aws_attributes struct<first_on_demand:int,availability:string,zone_id:string>
+-- column: azure_attributes struct<first_on_demand:int,availability:string,spot_bid_max_price:double>
+-- column: gcp_attributes struct<first_on_demand:int,availability:string,zone_id:string>
 -- column: dbr_version string
 -- column: data_security_mode string
 -- column: policy_id string
@@ -38,6 +43,7 @@
 -- column: create_time timestamp
 -- column: change_time timestamp
 -- column: delete_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`clusters_bronze` LIMIT 0;
@@ -102,7 +108,7 @@ WHERE NOT COALESCE((worker_count IS NOT NULL OR max_autoscale_workers IS NOT NUL
 -- table: clusters_current
 -- kind: schema
 -- severity: error
--- rule: 25 columns with the declared names, order and Spark types
+-- rule: 31 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: cluster_id string
@@ -111,12 +117,17 @@ WHERE NOT COALESCE((worker_count IS NOT NULL OR max_autoscale_workers IS NOT NUL
 -- column: cluster_source string
 -- column: driver_node_type string
 -- column: worker_node_type string
+-- column: num_workers int
+-- column: autoscale struct<min_workers:bigint,max_workers:bigint>
 -- column: worker_count bigint
 -- column: min_autoscale_workers bigint
 -- column: max_autoscale_workers bigint
 -- column: auto_termination_minutes bigint
 -- column: enable_elastic_disk boolean
 -- column: availability string
+-- column: aws_attributes struct<first_on_demand:int,availability:string,zone_id:string>
+-- column: azure_attributes struct<first_on_demand:int,availability:string,spot_bid_max_price:double>
+-- column: gcp_attributes struct<first_on_demand:int,availability:string,zone_id:string>
 -- column: dbr_version string
 -- column: data_security_mode string
 -- column: policy_id string
@@ -126,6 +137,7 @@ WHERE NOT COALESCE((worker_count IS NOT NULL OR max_autoscale_workers IS NOT NUL
 -- column: create_time timestamp
 -- column: change_time timestamp
 -- column: delete_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`clusters_current` LIMIT 0;
@@ -164,13 +176,67 @@ WHERE `account_id` IS NULL
    OR `_workspace_identifier` IS NULL;
 
 -- ==================================================================================================
+-- clusters_latest (materialized view): The name of record of every cluster: the latest version of each cluster from clusters_bronze, one row per (workspace_id, cluster_id), deleted clusters included (is_deleted).
+
+-- test: compute::clusters_latest::schema
+-- table: clusters_latest
+-- kind: schema
+-- severity: error
+-- rule: 11 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: cluster_id string
+-- column: cluster_name string
+-- column: owned_by string
+-- column: cluster_source string
+-- column: worker_node_type string
+-- column: change_time timestamp
+-- column: delete_time timestamp
+-- column: is_deleted boolean
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`clusters_latest` LIMIT 0;
+
+-- test: compute::clusters_latest::unique_grain
+-- table: clusters_latest
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, cluster_id
+SELECT `workspace_id`, `cluster_id`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`clusters_latest`
+GROUP BY `workspace_id`, `cluster_id`
+HAVING COUNT(*) > 1;
+
+-- test: compute::clusters_latest::not_null
+-- table: clusters_latest
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, cluster_id, change_time, is_deleted, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`cluster_id` IS NULL, 'cluster_id', NULL),
+    IF(`change_time` IS NULL, 'change_time', NULL),
+    IF(`is_deleted` IS NULL, 'is_deleted', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`clusters_latest`
+WHERE `workspace_id` IS NULL
+   OR `cluster_id` IS NULL
+   OR `change_time` IS NULL
+   OR `is_deleted` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- ==================================================================================================
 -- node_timeline_bronze (streaming table): Per-minute resource utilization of every node (driver or worker instance) of classic compute, from system.compute.node_timeline: one row per instance and minute, appended as it arrives.
 
 -- test: compute::node_timeline_bronze::schema
 -- table: node_timeline_bronze
 -- kind: schema
 -- severity: error
--- rule: 18 columns with the declared names, order and Spark types
+-- rule: 19 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: cluster_id string
@@ -187,6 +253,7 @@ WHERE `account_id` IS NULL
 -- column: network_sent_bytes bigint
 -- column: network_received_bytes bigint
 -- column: disk_free_bytes_per_mount_point map<string,bigint>
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`node_timeline_bronze` LIMIT 0;
@@ -259,11 +326,11 @@ WHERE NOT COALESCE((end_time > start_time), FALSE);
 -- column: workspace_id string
 -- column: cluster_id string
 -- column: cluster_name string
--- column: hour_start timestamp
+-- column: hour timestamp
 -- column: usage_date date
 -- column: node_count bigint
 -- column: worker_node_count bigint
--- column: node_minutes bigint
+-- column: sample_count bigint
 -- column: avg_cpu_percent double
 -- column: max_cpu_percent double
 -- column: avg_driver_cpu_percent double
@@ -271,8 +338,8 @@ WHERE NOT COALESCE((end_time > start_time), FALSE);
 -- column: avg_cpu_wait_percent double
 -- column: avg_memory_percent double
 -- column: max_memory_percent double
--- column: network_sent_bytes bigint
--- column: network_received_bytes bigint
+-- column: total_network_in_bytes bigint
+-- column: total_network_out_bytes bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`cluster_utilization` LIMIT 0;
@@ -281,26 +348,26 @@ SELECT * FROM `${catalog}`.`${schema}`.`cluster_utilization` LIMIT 0;
 -- table: cluster_utilization
 -- kind: unique_grain
 -- severity: error
--- rule: one row per workspace_id, cluster_id, hour_start
-SELECT `workspace_id`, `cluster_id`, `hour_start`, COUNT(*) AS `_rows`
+-- rule: one row per workspace_id, cluster_id, hour
+SELECT `workspace_id`, `cluster_id`, `hour`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`cluster_utilization`
-GROUP BY `workspace_id`, `cluster_id`, `hour_start`
+GROUP BY `workspace_id`, `cluster_id`, `hour`
 HAVING COUNT(*) > 1;
 
 -- test: compute::cluster_utilization::not_null
 -- table: cluster_utilization
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, cluster_id, hour_start, usage_date, node_count, worker_node_count, node_minutes, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, cluster_id, hour, usage_date, node_count, worker_node_count, sample_count, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`cluster_id` IS NULL, 'cluster_id', NULL),
-    IF(`hour_start` IS NULL, 'hour_start', NULL),
+    IF(`hour` IS NULL, 'hour', NULL),
     IF(`usage_date` IS NULL, 'usage_date', NULL),
     IF(`node_count` IS NULL, 'node_count', NULL),
     IF(`worker_node_count` IS NULL, 'worker_node_count', NULL),
-    IF(`node_minutes` IS NULL, 'node_minutes', NULL),
+    IF(`sample_count` IS NULL, 'sample_count', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -308,11 +375,11 @@ SELECT
 FROM `${catalog}`.`${schema}`.`cluster_utilization`
 WHERE `workspace_id` IS NULL
    OR `cluster_id` IS NULL
-   OR `hour_start` IS NULL
+   OR `hour` IS NULL
    OR `usage_date` IS NULL
    OR `node_count` IS NULL
    OR `worker_node_count` IS NULL
-   OR `node_minutes` IS NULL
+   OR `sample_count` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 

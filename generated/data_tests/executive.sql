@@ -8,6 +8,158 @@
 -- Freshness: not tested; no spec declares a freshness SLA (the spec language has none).
 
 -- ==================================================================================================
+-- aiml_executive_summary (materialized view): Daily AI/ML spend per workspace, billing product and aiml_category, for AI/ML spend dashboards.
+
+-- test: executive::aiml_executive_summary::schema
+-- table: aiml_executive_summary
+-- kind: schema
+-- severity: error
+-- rule: 11 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: usage_date date
+-- column: billing_origin_product string
+-- column: aiml_category string
+-- column: total_dbus decimal(38,18)
+-- column: total_cost_usd decimal(38,6)
+-- column: total_list_cost_usd decimal(38,6)
+-- column: distinct_endpoints bigint
+-- column: distinct_users bigint
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`aiml_executive_summary` LIMIT 0;
+
+-- test: executive::aiml_executive_summary::unique_grain
+-- table: aiml_executive_summary
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, usage_date, billing_origin_product, aiml_category
+SELECT `workspace_id`, `usage_date`, `billing_origin_product`, `aiml_category`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
+GROUP BY `workspace_id`, `usage_date`, `billing_origin_product`, `aiml_category`
+HAVING COUNT(*) > 1;
+
+-- test: executive::aiml_executive_summary::not_null
+-- table: aiml_executive_summary
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, usage_date, billing_origin_product, aiml_category, total_dbus, distinct_endpoints, distinct_users, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`usage_date` IS NULL, 'usage_date', NULL),
+    IF(`billing_origin_product` IS NULL, 'billing_origin_product', NULL),
+    IF(`aiml_category` IS NULL, 'aiml_category', NULL),
+    IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`distinct_endpoints` IS NULL, 'distinct_endpoints', NULL),
+    IF(`distinct_users` IS NULL, 'distinct_users', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
+WHERE `workspace_id` IS NULL
+   OR `usage_date` IS NULL
+   OR `billing_origin_product` IS NULL
+   OR `aiml_category` IS NULL
+   OR `total_dbus` IS NULL
+   OR `distinct_endpoints` IS NULL
+   OR `distinct_users` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: executive::aiml_executive_summary::known_category
+-- table: aiml_executive_summary
+-- kind: accepted_values
+-- severity: error
+-- rule: known_category: aiml_category IN ('Inference', 'Vector Search', 'Feature Serving', 'Fine-tuning', 'Other AI') (on_violation fail)
+-- expectation: known_category
+SELECT *
+FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
+WHERE NOT COALESCE((aiml_category IN ('Inference', 'Vector Search', 'Feature Serving', 'Fine-tuning', 'Other AI')), FALSE);
+
+-- ==================================================================================================
+-- executive_summary (materialized view): Daily cost KPIs per workspace, split by product and by serverless vs classic compute: one row per workspace and usage_date.
+
+-- test: executive::executive_summary::schema
+-- table: executive_summary
+-- kind: schema
+-- severity: error
+-- rule: 15 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: usage_date date
+-- column: total_dbus decimal(38,18)
+-- column: total_cost_usd decimal(38,6)
+-- column: total_list_cost_usd decimal(38,6)
+-- column: jobs_cost_usd decimal(38,6)
+-- column: sql_cost_usd decimal(38,6)
+-- column: dlt_cost_usd decimal(38,6)
+-- column: serving_cost_usd decimal(38,6)
+-- column: interactive_cost_usd decimal(38,6)
+-- column: other_cost_usd decimal(38,6)
+-- column: serverless_cost_usd decimal(38,6)
+-- column: classic_cost_usd decimal(38,6)
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`executive_summary` LIMIT 0;
+
+-- test: executive::executive_summary::unique_grain
+-- table: executive_summary
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, usage_date
+SELECT `workspace_id`, `usage_date`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`executive_summary`
+GROUP BY `workspace_id`, `usage_date`
+HAVING COUNT(*) > 1;
+
+-- test: executive::executive_summary::not_null
+-- table: executive_summary
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, usage_date, total_dbus, jobs_cost_usd, sql_cost_usd, dlt_cost_usd, serving_cost_usd, interactive_cost_usd, other_cost_usd, serverless_cost_usd, classic_cost_usd, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`usage_date` IS NULL, 'usage_date', NULL),
+    IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`jobs_cost_usd` IS NULL, 'jobs_cost_usd', NULL),
+    IF(`sql_cost_usd` IS NULL, 'sql_cost_usd', NULL),
+    IF(`dlt_cost_usd` IS NULL, 'dlt_cost_usd', NULL),
+    IF(`serving_cost_usd` IS NULL, 'serving_cost_usd', NULL),
+    IF(`interactive_cost_usd` IS NULL, 'interactive_cost_usd', NULL),
+    IF(`other_cost_usd` IS NULL, 'other_cost_usd', NULL),
+    IF(`serverless_cost_usd` IS NULL, 'serverless_cost_usd', NULL),
+    IF(`classic_cost_usd` IS NULL, 'classic_cost_usd', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`executive_summary`
+WHERE `workspace_id` IS NULL
+   OR `usage_date` IS NULL
+   OR `total_dbus` IS NULL
+   OR `jobs_cost_usd` IS NULL
+   OR `sql_cost_usd` IS NULL
+   OR `dlt_cost_usd` IS NULL
+   OR `serving_cost_usd` IS NULL
+   OR `interactive_cost_usd` IS NULL
+   OR `other_cost_usd` IS NULL
+   OR `serverless_cost_usd` IS NULL
+   OR `classic_cost_usd` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: executive::executive_summary::products_add_up
+-- table: executive_summary
+-- kind: expectation
+-- severity: warn
+-- rule: products_add_up: total_cost_usd IS NULL OR abs(total_cost_usd - jobs_cost_usd - sql_cost_usd - dlt_cost_usd - serving_cost_usd - interactive_cost_usd - other_cost_usd) < 0.01 (on_violation warn)
+-- expectation: products_add_up
+SELECT *
+FROM `${catalog}`.`${schema}`.`executive_summary`
+WHERE NOT COALESCE((total_cost_usd IS NULL OR abs(total_cost_usd - jobs_cost_usd - sql_cost_usd - dlt_cost_usd - serving_cost_usd - interactive_cost_usd - other_cost_usd) < 0.01), FALSE);
+
+-- ==================================================================================================
 -- workspace_info (materialized view): Names, URLs and status of the account's workspaces, a snapshot of system.access.workspaces_latest (one row per workspace; a cancelled workspace's row disappears upstream).
 
 -- test: executive::workspace_info::schema
@@ -73,10 +225,10 @@ FROM `${catalog}`.`${schema}`.`workspace_info`
 WHERE NOT COALESCE((status IS NULL OR status IN ('NOT_PROVISIONED', 'PROVISIONING', 'RUNNING', 'FAILED', 'BANNED')), FALSE);
 
 -- ==================================================================================================
--- aiml_executive_summary (materialized view): One row per workspace with its AI/ML spend over the latest 30 days and its share of the workspace's total cost.
+-- aiml_executive_summary_30d (materialized view): One row per workspace with its AI/ML spend over the latest 30 days and its share of the workspace's total cost.
 
--- test: executive::aiml_executive_summary::schema
--- table: aiml_executive_summary
+-- test: executive::aiml_executive_summary_30d::schema
+-- table: aiml_executive_summary_30d
 -- kind: schema
 -- severity: error
 -- rule: 15 columns with the declared names, order and Spark types
@@ -95,20 +247,20 @@ WHERE NOT COALESCE((status IS NULL OR status IN ('NOT_PROVISIONED', 'PROVISIONIN
 -- column: vector_search_endpoints bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
-SELECT * FROM `${catalog}`.`${schema}`.`aiml_executive_summary` LIMIT 0;
+SELECT * FROM `${catalog}`.`${schema}`.`aiml_executive_summary_30d` LIMIT 0;
 
--- test: executive::aiml_executive_summary::unique_grain
--- table: aiml_executive_summary
+-- test: executive::aiml_executive_summary_30d::unique_grain
+-- table: aiml_executive_summary_30d
 -- kind: unique_grain
 -- severity: error
 -- rule: one row per workspace_id
 SELECT `workspace_id`, COUNT(*) AS `_rows`
-FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
+FROM `${catalog}`.`${schema}`.`aiml_executive_summary_30d`
 GROUP BY `workspace_id`
 HAVING COUNT(*) > 1;
 
--- test: executive::aiml_executive_summary::not_null
--- table: aiml_executive_summary
+-- test: executive::aiml_executive_summary_30d::not_null
+-- table: aiml_executive_summary_30d
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, period_start, period_end, serving_cost_usd, foundation_model_cost_usd, vector_search_cost_usd, other_aiml_cost_usd, total_aiml_cost_usd, serving_endpoints, vector_search_endpoints, _account_identifier, _workspace_identifier
@@ -128,7 +280,7 @@ SELECT
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
   *
-FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
+FROM `${catalog}`.`${schema}`.`aiml_executive_summary_30d`
 WHERE `workspace_id` IS NULL
    OR `period_start` IS NULL
    OR `period_end` IS NULL
@@ -142,31 +294,31 @@ WHERE `workspace_id` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
--- test: executive::aiml_executive_summary::share_in_range
--- table: aiml_executive_summary
+-- test: executive::aiml_executive_summary_30d::share_in_range
+-- table: aiml_executive_summary_30d
 -- kind: expectation
 -- severity: warn
 -- rule: share_in_range: aiml_cost_share IS NULL OR (aiml_cost_share >= 0 AND aiml_cost_share <= 1) (on_violation warn)
 -- expectation: share_in_range
 SELECT *
-FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
+FROM `${catalog}`.`${schema}`.`aiml_executive_summary_30d`
 WHERE NOT COALESCE((aiml_cost_share IS NULL OR (aiml_cost_share >= 0 AND aiml_cost_share <= 1)), FALSE);
 
--- test: executive::aiml_executive_summary::aiml_within_total
--- table: aiml_executive_summary
+-- test: executive::aiml_executive_summary_30d::aiml_within_total
+-- table: aiml_executive_summary_30d
 -- kind: expectation
 -- severity: warn
 -- rule: aiml_within_total: total_cost_usd IS NULL OR total_aiml_cost_usd <= total_cost_usd (on_violation warn)
 -- expectation: aiml_within_total
 SELECT *
-FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
+FROM `${catalog}`.`${schema}`.`aiml_executive_summary_30d`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_aiml_cost_usd <= total_cost_usd), FALSE);
 
 -- ==================================================================================================
--- executive_summary (materialized view): One row per workspace summarising the latest 30 days for leadership: cost and DBUs, the change against the 30 days before, job reliability and active users.
+-- executive_summary_30d (materialized view): One row per workspace summarising the latest 30 days for leadership: cost and DBUs, the change against the 30 days before, job reliability and active users.
 
--- test: executive::executive_summary::schema
--- table: executive_summary
+-- test: executive::executive_summary_30d::schema
+-- table: executive_summary_30d
 -- kind: schema
 -- severity: error
 -- rule: 19 columns with the declared names, order and Spark types
@@ -189,20 +341,20 @@ WHERE NOT COALESCE((total_cost_usd IS NULL OR total_aiml_cost_usd <= total_cost_
 -- column: active_users bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
-SELECT * FROM `${catalog}`.`${schema}`.`executive_summary` LIMIT 0;
+SELECT * FROM `${catalog}`.`${schema}`.`executive_summary_30d` LIMIT 0;
 
--- test: executive::executive_summary::unique_grain
--- table: executive_summary
+-- test: executive::executive_summary_30d::unique_grain
+-- table: executive_summary_30d
 -- kind: unique_grain
 -- severity: error
 -- rule: one row per workspace_id
 SELECT `workspace_id`, COUNT(*) AS `_rows`
-FROM `${catalog}`.`${schema}`.`executive_summary`
+FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 GROUP BY `workspace_id`
 HAVING COUNT(*) > 1;
 
--- test: executive::executive_summary::not_null
--- table: executive_summary
+-- test: executive::executive_summary_30d::not_null
+-- table: executive_summary_30d
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, period_start, period_end, total_dbus, total_cost_usd, total_list_cost_usd, previous_period_cost_usd, cost_change_usd, previous_period_usage_days, has_job_data, active_users, _account_identifier, _workspace_identifier
@@ -223,7 +375,7 @@ SELECT
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
   *
-FROM `${catalog}`.`${schema}`.`executive_summary`
+FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 WHERE `workspace_id` IS NULL
    OR `period_start` IS NULL
    OR `period_end` IS NULL
@@ -238,32 +390,32 @@ WHERE `workspace_id` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
--- test: executive::executive_summary::success_rate_in_range
--- table: executive_summary
+-- test: executive::executive_summary_30d::success_rate_in_range
+-- table: executive_summary_30d
 -- kind: expectation
 -- severity: error
 -- rule: success_rate_in_range: success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1) (on_violation fail)
 -- expectation: success_rate_in_range
 SELECT *
-FROM `${catalog}`.`${schema}`.`executive_summary`
+FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
 
--- test: executive::executive_summary::outcomes_within_runs
--- table: executive_summary
+-- test: executive::executive_summary_30d::outcomes_within_runs
+-- table: executive_summary_30d
 -- kind: expectation
 -- severity: error
 -- rule: outcomes_within_runs: run_count IS NULL OR success_count + failure_count <= run_count (on_violation fail)
 -- expectation: outcomes_within_runs
 SELECT *
-FROM `${catalog}`.`${schema}`.`executive_summary`
+FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 WHERE NOT COALESCE((run_count IS NULL OR success_count + failure_count <= run_count), FALSE);
 
--- test: executive::executive_summary::non_negative_cost
--- table: executive_summary
+-- test: executive::executive_summary_30d::non_negative_cost
+-- table: executive_summary_30d
 -- kind: expectation
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
 SELECT *
-FROM `${catalog}`.`${schema}`.`executive_summary`
+FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 WHERE NOT COALESCE((total_cost_usd >= 0), FALSE);

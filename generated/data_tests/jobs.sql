@@ -14,7 +14,7 @@
 -- table: job_runs_bronze
 -- kind: schema
 -- severity: error
--- rule: 14 columns with the declared names, order and Spark types
+-- rule: 15 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: job_id string
@@ -27,6 +27,7 @@
 -- column: result_state string
 -- column: termination_code string
 -- column: compute_ids array<string>
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`job_runs_bronze` LIMIT 0;
@@ -79,10 +80,10 @@ FROM `${catalog}`.`${schema}`.`job_runs_bronze`
 WHERE NOT COALESCE((period_end_time >= period_start_time), FALSE);
 
 -- ==================================================================================================
--- job_runs_summary (materialized view): One row per job run, reassembled from its hourly timeline slices.
+-- job_runs (materialized view): One row per job run, reassembled from its hourly timeline slices.
 
--- test: jobs::job_runs_summary::schema
--- table: job_runs_summary
+-- test: jobs::job_runs::schema
+-- table: job_runs
 -- kind: schema
 -- severity: error
 -- rule: 17 columns with the declared names, order and Spark types
@@ -103,20 +104,20 @@ WHERE NOT COALESCE((period_end_time >= period_start_time), FALSE);
 -- column: run_type string
 -- column: _account_identifier string
 -- column: _workspace_identifier string
-SELECT * FROM `${catalog}`.`${schema}`.`job_runs_summary` LIMIT 0;
+SELECT * FROM `${catalog}`.`${schema}`.`job_runs` LIMIT 0;
 
--- test: jobs::job_runs_summary::unique_grain
--- table: job_runs_summary
+-- test: jobs::job_runs::unique_grain
+-- table: job_runs
 -- kind: unique_grain
 -- severity: error
 -- rule: one row per workspace_id, run_id
 SELECT `workspace_id`, `run_id`, COUNT(*) AS `_rows`
-FROM `${catalog}`.`${schema}`.`job_runs_summary`
+FROM `${catalog}`.`${schema}`.`job_runs`
 GROUP BY `workspace_id`, `run_id`
 HAVING COUNT(*) > 1;
 
--- test: jobs::job_runs_summary::not_null
--- table: job_runs_summary
+-- test: jobs::job_runs::not_null
+-- table: job_runs
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_id, run_date, start_time, end_time, duration_seconds, timeline_rows, repair_count, _account_identifier, _workspace_identifier
@@ -135,7 +136,7 @@ SELECT
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
   *
-FROM `${catalog}`.`${schema}`.`job_runs_summary`
+FROM `${catalog}`.`${schema}`.`job_runs`
 WHERE `workspace_id` IS NULL
    OR `job_id` IS NULL
    OR `run_id` IS NULL
@@ -148,24 +149,24 @@ WHERE `workspace_id` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
--- test: jobs::job_runs_summary::ends_after_start
--- table: job_runs_summary
+-- test: jobs::job_runs::ends_after_start
+-- table: job_runs
 -- kind: expectation
 -- severity: error
 -- rule: ends_after_start: end_time >= start_time (on_violation fail)
 -- expectation: ends_after_start
 SELECT *
-FROM `${catalog}`.`${schema}`.`job_runs_summary`
+FROM `${catalog}`.`${schema}`.`job_runs`
 WHERE NOT COALESCE((end_time >= start_time), FALSE);
 
--- test: jobs::job_runs_summary::has_result
--- table: job_runs_summary
+-- test: jobs::job_runs::has_result
+-- table: job_runs
 -- kind: expectation
 -- severity: warn
 -- rule: has_result: result_state IS NOT NULL (on_violation warn)
 -- expectation: has_result
 SELECT *
-FROM `${catalog}`.`${schema}`.`job_runs_summary`
+FROM `${catalog}`.`${schema}`.`job_runs`
 WHERE NOT COALESCE((result_state IS NOT NULL), FALSE);
 
 -- ==================================================================================================
@@ -252,7 +253,7 @@ WHERE NOT COALESCE((max_duration_minutes IS NULL OR max_duration_minutes > 0), F
 -- table: jobs_bronze
 -- kind: schema
 -- severity: error
--- rule: 15 columns with the declared names, order and Spark types
+-- rule: 20 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: job_id string
@@ -261,11 +262,16 @@ WHERE NOT COALESCE((max_duration_minutes IS NULL OR max_duration_minutes > 0), F
 -- column: creator_id string
 -- column: run_as string
 -- column: tags map<string,string>
+-- column: schedule struct<quartz_cron_expression:string,timezone_id:string>
+-- column: trigger struct<file_arrival:struct<url:string,min_time_between_triggers_seconds:int,wait_after_last_change_seconds:int>,periodic:struct<interval:int,units:string>,continuous:struct<enabled:boolean>,table_update:struct<table_names:array<string>,min_time_between_triggers_seconds:bigint,wait_after_last_change_seconds:bigint,condition:string>,schedule:struct<quartz_cron_expression:string,timezone_id:string>>
 -- column: trigger_type string
 -- column: paused boolean
 -- column: timeout_seconds bigint
+-- column: health_rules array<struct<metric:string,operator:string,value:bigint>>
+-- column: deployment struct<kind:string,metadata_file_path:string>
 -- column: change_time timestamp
 -- column: delete_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`jobs_bronze` LIMIT 0;
@@ -320,7 +326,7 @@ WHERE NOT COALESCE((job_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
 -- table: jobs_current
 -- kind: schema
 -- severity: error
--- rule: 15 columns with the declared names, order and Spark types
+-- rule: 20 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: job_id string
@@ -329,11 +335,16 @@ WHERE NOT COALESCE((job_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
 -- column: creator_id string
 -- column: run_as string
 -- column: tags map<string,string>
+-- column: schedule struct<quartz_cron_expression:string,timezone_id:string>
+-- column: trigger struct<file_arrival:struct<url:string,min_time_between_triggers_seconds:int,wait_after_last_change_seconds:int>,periodic:struct<interval:int,units:string>,continuous:struct<enabled:boolean>,table_update:struct<table_names:array<string>,min_time_between_triggers_seconds:bigint,wait_after_last_change_seconds:bigint,condition:string>,schedule:struct<quartz_cron_expression:string,timezone_id:string>>
 -- column: trigger_type string
 -- column: paused boolean
 -- column: timeout_seconds bigint
+-- column: health_rules array<struct<metric:string,operator:string,value:bigint>>
+-- column: deployment struct<kind:string,metadata_file_path:string>
 -- column: change_time timestamp
 -- column: delete_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`jobs_current` LIMIT 0;
@@ -370,6 +381,152 @@ WHERE `account_id` IS NULL
    OR `change_time` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
+
+-- ==================================================================================================
+-- jobs_latest (materialized view): The name of record of every job: the latest version of each job from jobs_bronze, one row per (workspace_id, job_id), deleted jobs included (is_deleted).
+
+-- test: jobs::jobs_latest::schema
+-- table: jobs_latest
+-- kind: schema
+-- severity: error
+-- rule: 15 columns with the declared names, order and Spark types
+-- column: account_id string
+-- column: workspace_id string
+-- column: job_id string
+-- column: name string
+-- column: creator_id string
+-- column: run_as string
+-- column: tags map<string,string>
+-- column: trigger_type string
+-- column: paused boolean
+-- column: timeout_seconds bigint
+-- column: change_time timestamp
+-- column: delete_time timestamp
+-- column: is_deleted boolean
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`jobs_latest` LIMIT 0;
+
+-- test: jobs::jobs_latest::unique_grain
+-- table: jobs_latest
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, job_id
+SELECT `workspace_id`, `job_id`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`jobs_latest`
+GROUP BY `workspace_id`, `job_id`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::jobs_latest::not_null
+-- table: jobs_latest
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in account_id, workspace_id, job_id, change_time, is_deleted, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`account_id` IS NULL, 'account_id', NULL),
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`change_time` IS NULL, 'change_time', NULL),
+    IF(`is_deleted` IS NULL, 'is_deleted', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`jobs_latest`
+WHERE `account_id` IS NULL
+   OR `workspace_id` IS NULL
+   OR `job_id` IS NULL
+   OR `change_time` IS NULL
+   OR `is_deleted` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- ==================================================================================================
+-- job_runs_summary (materialized view): Daily run statistics per job, the schema reference's job_runs_summary: one row per workspace, job and run_date (the UTC date a run started) with its runs counted once each (from job_runs: a run is one run_id whatever its hourly slices and repairs, with the final state of its latest terminal row).
+
+-- test: jobs::job_runs_summary::schema
+-- table: job_runs_summary
+-- kind: schema
+-- severity: error
+-- rule: 15 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: run_date date
+-- column: job_id string
+-- column: job_name string
+-- column: total_runs bigint
+-- column: successful_runs bigint
+-- column: failed_runs bigint
+-- column: canceled_runs bigint
+-- column: running_runs bigint
+-- column: avg_duration_seconds double
+-- column: max_duration_seconds bigint
+-- column: min_duration_seconds bigint
+-- column: p95_duration_seconds double
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`job_runs_summary` LIMIT 0;
+
+-- test: jobs::job_runs_summary::unique_grain
+-- table: job_runs_summary
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, job_id, run_date
+SELECT `workspace_id`, `job_id`, `run_date`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`job_runs_summary`
+GROUP BY `workspace_id`, `job_id`, `run_date`
+HAVING COUNT(*) > 1;
+
+-- test: jobs::job_runs_summary::not_null
+-- table: job_runs_summary
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, run_date, job_id, total_runs, successful_runs, failed_runs, canceled_runs, running_runs, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`run_date` IS NULL, 'run_date', NULL),
+    IF(`job_id` IS NULL, 'job_id', NULL),
+    IF(`total_runs` IS NULL, 'total_runs', NULL),
+    IF(`successful_runs` IS NULL, 'successful_runs', NULL),
+    IF(`failed_runs` IS NULL, 'failed_runs', NULL),
+    IF(`canceled_runs` IS NULL, 'canceled_runs', NULL),
+    IF(`running_runs` IS NULL, 'running_runs', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`job_runs_summary`
+WHERE `workspace_id` IS NULL
+   OR `run_date` IS NULL
+   OR `job_id` IS NULL
+   OR `total_runs` IS NULL
+   OR `successful_runs` IS NULL
+   OR `failed_runs` IS NULL
+   OR `canceled_runs` IS NULL
+   OR `running_runs` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: jobs::job_runs_summary::counts_consistent
+-- table: job_runs_summary
+-- kind: expectation
+-- severity: error
+-- rule: counts_consistent: successful_runs + failed_runs + canceled_runs + running_runs <= total_runs (on_violation fail)
+-- expectation: counts_consistent
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_runs_summary`
+WHERE NOT COALESCE((successful_runs + failed_runs + canceled_runs + running_runs <= total_runs), FALSE);
+
+-- test: jobs::job_runs_summary::named
+-- table: job_runs_summary
+-- kind: expectation
+-- severity: warn
+-- rule: named: job_name IS NOT NULL (on_violation warn)
+-- expectation: named
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_runs_summary`
+WHERE NOT COALESCE((job_name IS NOT NULL), FALSE);
 
 -- ==================================================================================================
 -- job_summary (materialized view): One row per job with its run record over all runs in the data (up to the 365-day retention of the run timeline): run and failure counts, success rate, average and p95 duration, and the latest run, for spotting unreliable or slow jobs.
@@ -452,7 +609,7 @@ FROM `${catalog}`.`${schema}`.`job_summary`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
 
 -- ==================================================================================================
--- job_runs_enriched (materialized view): One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs_summary (final state of the latest terminal row, wall-clock duration, repairs), the job's current name, owner, run_as, team and tier from jobs_current (tags['team'], tags['tier']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.
+-- job_runs_enriched (materialized view): One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job's name of record, owner, run_as, team and tier from jobs_latest (latest version, deleted jobs included; tags['team'], tags['tier']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.
 
 -- test: jobs::job_runs_enriched::schema
 -- table: job_runs_enriched

@@ -14,7 +14,7 @@
 -- table: mlflow_experiments_bronze
 -- kind: schema
 -- severity: error
--- rule: 9 columns with the declared names, order and Spark types
+-- rule: 10 columns with the declared names, order and Spark types
 -- column: experiment_id string
 -- column: account_id string
 -- column: workspace_id string
@@ -22,6 +22,7 @@
 -- column: create_time timestamp
 -- column: update_time timestamp
 -- column: delete_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`mlflow_experiments_bronze` LIMIT 0;
@@ -88,18 +89,22 @@ WHERE NOT COALESCE((update_time >= create_time), FALSE);
 -- table: mlflow_metrics_bronze
 -- kind: schema
 -- severity: error
--- rule: 13 columns with the declared names, order and Spark types
+-- rule: 17 columns with the declared names, order and Spark types
 -- column: record_id string
+-- column: metric_id string
 -- column: account_id string
 -- column: workspace_id string
 -- column: experiment_id string
 -- column: run_id string
 -- column: metric_name string
 -- column: metric_step bigint
+-- column: step bigint
 -- column: metric_time timestamp
 -- column: metric_date date
 -- column: metric_value double
 -- column: insert_time timestamp
+-- column: inserted_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 -- partitioned_by: metric_date
@@ -173,7 +178,7 @@ WHERE NOT COALESCE((metric_value IS NULL OR NOT isnan(metric_value)), FALSE);
 -- table: mlflow_runs_bronze
 -- kind: schema
 -- severity: error
--- rule: 16 columns with the declared names, order and Spark types
+-- rule: 17 columns with the declared names, order and Spark types
 -- column: run_id string
 -- column: account_id string
 -- column: workspace_id string
@@ -188,6 +193,7 @@ WHERE NOT COALESCE((metric_value IS NULL OR NOT isnan(metric_value)), FALSE);
 -- column: params map<string,string>
 -- column: tags map<string,string>
 -- column: aggregated_metrics array<struct<metric_name:string,min_value:double,max_value:double,latest_value:double>>
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`mlflow_runs_bronze` LIMIT 0;
@@ -264,19 +270,22 @@ WHERE NOT COALESCE((status IN ('RUNNING', 'SCHEDULED') OR end_time IS NOT NULL),
 -- table: mlflow_experiments_summary
 -- kind: schema
 -- severity: error
--- rule: 16 columns with the declared names, order and Spark types
+-- rule: 19 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: experiment_id string
--- column: experiment_name string
--- column: create_time timestamp
+-- column: name string
+-- column: creation_time timestamp
+-- column: last_update_time timestamp
+-- column: lifecycle_stage string
 -- column: is_deleted boolean
--- column: run_count bigint
--- column: finished_count bigint
--- column: failed_count bigint
+-- column: total_runs bigint
+-- column: successful_runs bigint
+-- column: failed_runs bigint
 -- column: killed_count bigint
 -- column: running_count bigint
 -- column: success_ratio double
--- column: last_run_start_time timestamp
+-- column: first_run timestamp
+-- column: last_run timestamp
 -- column: last_run_end_time timestamp
 -- column: distinct_users bigint
 -- column: _account_identifier string
@@ -297,15 +306,15 @@ HAVING COUNT(*) > 1;
 -- table: mlflow_experiments_summary
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, experiment_id, is_deleted, run_count, finished_count, failed_count, killed_count, running_count, distinct_users, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, experiment_id, is_deleted, total_runs, successful_runs, failed_runs, killed_count, running_count, distinct_users, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`experiment_id` IS NULL, 'experiment_id', NULL),
     IF(`is_deleted` IS NULL, 'is_deleted', NULL),
-    IF(`run_count` IS NULL, 'run_count', NULL),
-    IF(`finished_count` IS NULL, 'finished_count', NULL),
-    IF(`failed_count` IS NULL, 'failed_count', NULL),
+    IF(`total_runs` IS NULL, 'total_runs', NULL),
+    IF(`successful_runs` IS NULL, 'successful_runs', NULL),
+    IF(`failed_runs` IS NULL, 'failed_runs', NULL),
     IF(`killed_count` IS NULL, 'killed_count', NULL),
     IF(`running_count` IS NULL, 'running_count', NULL),
     IF(`distinct_users` IS NULL, 'distinct_users', NULL),
@@ -317,9 +326,9 @@ FROM `${catalog}`.`${schema}`.`mlflow_experiments_summary`
 WHERE `workspace_id` IS NULL
    OR `experiment_id` IS NULL
    OR `is_deleted` IS NULL
-   OR `run_count` IS NULL
-   OR `finished_count` IS NULL
-   OR `failed_count` IS NULL
+   OR `total_runs` IS NULL
+   OR `successful_runs` IS NULL
+   OR `failed_runs` IS NULL
    OR `killed_count` IS NULL
    OR `running_count` IS NULL
    OR `distinct_users` IS NULL
@@ -330,11 +339,11 @@ WHERE `workspace_id` IS NULL
 -- table: mlflow_experiments_summary
 -- kind: expectation
 -- severity: error
--- rule: statuses_within_runs: finished_count + failed_count + killed_count + running_count <= run_count (on_violation fail)
+-- rule: statuses_within_runs: successful_runs + failed_runs + killed_count + running_count <= total_runs (on_violation fail)
 -- expectation: statuses_within_runs
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_experiments_summary`
-WHERE NOT COALESCE((finished_count + failed_count + killed_count + running_count <= run_count), FALSE);
+WHERE NOT COALESCE((successful_runs + failed_runs + killed_count + running_count <= total_runs), FALSE);
 
 -- test: mlflow::mlflow_experiments_summary::ratio_in_range
 -- table: mlflow_experiments_summary
@@ -347,10 +356,10 @@ FROM `${catalog}`.`${schema}`.`mlflow_experiments_summary`
 WHERE NOT COALESCE((success_ratio IS NULL OR success_ratio BETWEEN 0 AND 1), FALSE);
 
 -- ==================================================================================================
--- mlflow_runs_summary (materialized view): One row per MLflow run: experiment, status, duration and how many metric values it logged.
+-- mlflow_runs (materialized view): One row per MLflow run: experiment, status, duration and how many metric values it logged.
 
--- test: mlflow::mlflow_runs_summary::schema
--- table: mlflow_runs_summary
+-- test: mlflow::mlflow_runs::schema
+-- table: mlflow_runs
 -- kind: schema
 -- severity: error
 -- rule: 19 columns with the declared names, order and Spark types
@@ -373,20 +382,20 @@ WHERE NOT COALESCE((success_ratio IS NULL OR success_ratio BETWEEN 0 AND 1), FAL
 -- column: last_metric_time timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
-SELECT * FROM `${catalog}`.`${schema}`.`mlflow_runs_summary` LIMIT 0;
+SELECT * FROM `${catalog}`.`${schema}`.`mlflow_runs` LIMIT 0;
 
--- test: mlflow::mlflow_runs_summary::unique_grain
--- table: mlflow_runs_summary
+-- test: mlflow::mlflow_runs::unique_grain
+-- table: mlflow_runs
 -- kind: unique_grain
 -- severity: error
 -- rule: one row per workspace_id, run_id
 SELECT `workspace_id`, `run_id`, COUNT(*) AS `_rows`
-FROM `${catalog}`.`${schema}`.`mlflow_runs_summary`
+FROM `${catalog}`.`${schema}`.`mlflow_runs`
 GROUP BY `workspace_id`, `run_id`
 HAVING COUNT(*) > 1;
 
--- test: mlflow::mlflow_runs_summary::not_null
--- table: mlflow_runs_summary
+-- test: mlflow::mlflow_runs::not_null
+-- table: mlflow_runs
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, run_id, experiment_id, status, is_running, is_failure, is_deleted, metric_count, metric_value_count, _account_identifier, _workspace_identifier
@@ -405,7 +414,7 @@ SELECT
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
   *
-FROM `${catalog}`.`${schema}`.`mlflow_runs_summary`
+FROM `${catalog}`.`${schema}`.`mlflow_runs`
 WHERE `workspace_id` IS NULL
    OR `run_id` IS NULL
    OR `experiment_id` IS NULL
@@ -418,22 +427,81 @@ WHERE `workspace_id` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
--- test: mlflow::mlflow_runs_summary::ends_after_start
--- table: mlflow_runs_summary
+-- test: mlflow::mlflow_runs::ends_after_start
+-- table: mlflow_runs
 -- kind: expectation
 -- severity: error
 -- rule: ends_after_start: duration_seconds IS NULL OR duration_seconds >= 0 (on_violation fail)
 -- expectation: ends_after_start
 SELECT *
-FROM `${catalog}`.`${schema}`.`mlflow_runs_summary`
+FROM `${catalog}`.`${schema}`.`mlflow_runs`
 WHERE NOT COALESCE((duration_seconds IS NULL OR duration_seconds >= 0), FALSE);
 
--- test: mlflow::mlflow_runs_summary::running_has_no_end
--- table: mlflow_runs_summary
+-- test: mlflow::mlflow_runs::running_has_no_end
+-- table: mlflow_runs
 -- kind: expectation
 -- severity: warn
 -- rule: running_has_no_end: NOT is_running OR end_time IS NULL (on_violation warn)
 -- expectation: running_has_no_end
 SELECT *
-FROM `${catalog}`.`${schema}`.`mlflow_runs_summary`
+FROM `${catalog}`.`${schema}`.`mlflow_runs`
 WHERE NOT COALESCE((NOT is_running OR end_time IS NULL), FALSE);
+
+-- ==================================================================================================
+-- mlflow_runs_summary (materialized view): Daily MLflow run statistics per workspace, experiment and status: runs that started on run_date (UTC), the distinct users who started them, their average duration and the compute seconds they took (end_time minus start_time summed; runs still going have no duration and add nothing).
+
+-- test: mlflow::mlflow_runs_summary::schema
+-- table: mlflow_runs_summary
+-- kind: schema
+-- severity: error
+-- rule: 10 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: run_date date
+-- column: experiment_id string
+-- column: status string
+-- column: run_count bigint
+-- column: distinct_users bigint
+-- column: avg_duration_seconds double
+-- column: total_compute_seconds bigint
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`mlflow_runs_summary` LIMIT 0;
+
+-- test: mlflow::mlflow_runs_summary::unique_grain
+-- table: mlflow_runs_summary
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, run_date, experiment_id, status
+SELECT `workspace_id`, `run_date`, `experiment_id`, `status`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`mlflow_runs_summary`
+GROUP BY `workspace_id`, `run_date`, `experiment_id`, `status`
+HAVING COUNT(*) > 1;
+
+-- test: mlflow::mlflow_runs_summary::not_null
+-- table: mlflow_runs_summary
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, run_date, experiment_id, status, run_count, distinct_users, total_compute_seconds, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`run_date` IS NULL, 'run_date', NULL),
+    IF(`experiment_id` IS NULL, 'experiment_id', NULL),
+    IF(`status` IS NULL, 'status', NULL),
+    IF(`run_count` IS NULL, 'run_count', NULL),
+    IF(`distinct_users` IS NULL, 'distinct_users', NULL),
+    IF(`total_compute_seconds` IS NULL, 'total_compute_seconds', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`mlflow_runs_summary`
+WHERE `workspace_id` IS NULL
+   OR `run_date` IS NULL
+   OR `experiment_id` IS NULL
+   OR `status` IS NULL
+   OR `run_count` IS NULL
+   OR `distinct_users` IS NULL
+   OR `total_compute_seconds` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;

@@ -14,10 +14,11 @@
 -- table: query_history_bronze
 -- kind: schema
 -- severity: error
--- rule: 30 columns with the declared names, order and Spark types
+-- rule: 33 columns with the declared names, order and Spark types
 -- column: statement_id string
 -- column: account_id string
 -- column: workspace_id string
+-- column: compute struct<type:string,cluster_id:string,warehouse_id:string>
 -- column: compute_type string
 -- column: warehouse_id string
 -- column: executed_by string
@@ -43,6 +44,8 @@
 -- column: written_bytes bigint
 -- column: spilled_local_bytes bigint
 -- column: from_result_cache boolean
+-- column: query_source struct<job_info:struct<job_id:string,job_run_id:string,job_task_run_id:string>,legacy_dashboard_id:string,dashboard_id:string,alert_id:string,notebook_id:string,sql_query_id:string,genie_space_id:string,pipeline_info:struct<pipeline_id:string,update_id:string>>
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`query_history_bronze` LIMIT 0;

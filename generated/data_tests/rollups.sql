@@ -8,21 +8,27 @@
 -- Freshness: not tested; no spec declares a freshness SLA (the spec language has none).
 
 -- ==================================================================================================
--- job_performance_trends (materialized view): Daily run duration of each job against its recent baseline, to catch jobs that are slowing down.
+-- job_performance_trends (materialized view): Daily run duration and success of each job against its recent baseline, to catch jobs that are slowing down or failing more.
 
 -- test: rollups::job_performance_trends::schema
 -- table: job_performance_trends
 -- kind: schema
 -- severity: error
--- rule: 13 columns with the declared names, order and Spark types
+-- rule: 19 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: job_id string
 -- column: job_name string
 -- column: run_date date
+-- column: total_runs bigint
+-- column: successful_runs bigint
+-- column: failed_runs bigint
 -- column: run_count bigint
 -- column: avg_duration_seconds double
--- column: p95_duration_seconds bigint
+-- column: p95_duration_seconds double
 -- column: max_duration_seconds bigint
+-- column: success_rate_pct double
+-- column: ma7_avg_duration double
+-- column: ma7_success_rate double
 -- column: moving_avg_7d_duration_seconds double
 -- column: moving_avg_7d_run_count bigint
 -- column: duration_change_pct double
@@ -44,16 +50,22 @@ HAVING COUNT(*) > 1;
 -- table: job_performance_trends
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, job_id, run_date, run_count, avg_duration_seconds, p95_duration_seconds, max_duration_seconds, moving_avg_7d_run_count, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, job_id, run_date, total_runs, successful_runs, failed_runs, run_count, avg_duration_seconds, p95_duration_seconds, max_duration_seconds, success_rate_pct, ma7_avg_duration, ma7_success_rate, moving_avg_7d_run_count, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`job_id` IS NULL, 'job_id', NULL),
     IF(`run_date` IS NULL, 'run_date', NULL),
+    IF(`total_runs` IS NULL, 'total_runs', NULL),
+    IF(`successful_runs` IS NULL, 'successful_runs', NULL),
+    IF(`failed_runs` IS NULL, 'failed_runs', NULL),
     IF(`run_count` IS NULL, 'run_count', NULL),
     IF(`avg_duration_seconds` IS NULL, 'avg_duration_seconds', NULL),
     IF(`p95_duration_seconds` IS NULL, 'p95_duration_seconds', NULL),
     IF(`max_duration_seconds` IS NULL, 'max_duration_seconds', NULL),
+    IF(`success_rate_pct` IS NULL, 'success_rate_pct', NULL),
+    IF(`ma7_avg_duration` IS NULL, 'ma7_avg_duration', NULL),
+    IF(`ma7_success_rate` IS NULL, 'ma7_success_rate', NULL),
     IF(`moving_avg_7d_run_count` IS NULL, 'moving_avg_7d_run_count', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
@@ -63,10 +75,16 @@ FROM `${catalog}`.`${schema}`.`job_performance_trends`
 WHERE `workspace_id` IS NULL
    OR `job_id` IS NULL
    OR `run_date` IS NULL
+   OR `total_runs` IS NULL
+   OR `successful_runs` IS NULL
+   OR `failed_runs` IS NULL
    OR `run_count` IS NULL
    OR `avg_duration_seconds` IS NULL
    OR `p95_duration_seconds` IS NULL
    OR `max_duration_seconds` IS NULL
+   OR `success_rate_pct` IS NULL
+   OR `ma7_avg_duration` IS NULL
+   OR `ma7_success_rate` IS NULL
    OR `moving_avg_7d_run_count` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
@@ -90,6 +108,16 @@ WHERE NOT COALESCE((run_count > 0), FALSE);
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_performance_trends`
 WHERE NOT COALESCE((avg_duration_seconds >= 0), FALSE);
+
+-- test: rollups::job_performance_trends::rate_in_range
+-- table: job_performance_trends
+-- kind: expectation
+-- severity: warn
+-- rule: rate_in_range: success_rate_pct BETWEEN 0 AND 100 AND ma7_success_rate BETWEEN 0 AND 100 (on_violation warn)
+-- expectation: rate_in_range
+SELECT *
+FROM `${catalog}`.`${schema}`.`job_performance_trends`
+WHERE NOT COALESCE((success_rate_pct BETWEEN 0 AND 100 AND ma7_success_rate BETWEEN 0 AND 100), FALSE);
 
 -- ==================================================================================================
 -- job_success_rate_weekly (materialized view): Weekly reliability of each job: finished runs, successes, failures and the success rate per workspace, job and week (Monday start, by the UTC date the run started).
@@ -190,15 +218,16 @@ WHERE NOT COALESCE((dayofweek(week_start) = 2), FALSE);
 -- table: cost_anomalies
 -- kind: schema
 -- severity: error
--- rule: 10 columns with the declared names, order and Spark types
+-- rule: 11 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: usage_date date
--- column: total_cost_usd decimal(38,6)
--- column: rolling_mean_cost_usd double
--- column: rolling_stddev_cost_usd double
+-- column: daily_cost decimal(38,6)
+-- column: ma30_cost double
+-- column: stddev30_cost double
 -- column: history_days bigint
 -- column: z_score double
 -- column: is_anomaly boolean
+-- column: anomaly_type string
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`cost_anomalies` LIMIT 0;
@@ -217,13 +246,14 @@ HAVING COUNT(*) > 1;
 -- table: cost_anomalies
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, usage_date, history_days, is_anomaly, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, usage_date, history_days, is_anomaly, anomaly_type, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`usage_date` IS NULL, 'usage_date', NULL),
     IF(`history_days` IS NULL, 'history_days', NULL),
     IF(`is_anomaly` IS NULL, 'is_anomaly', NULL),
+    IF(`anomaly_type` IS NULL, 'anomaly_type', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -233,6 +263,7 @@ WHERE `workspace_id` IS NULL
    OR `usage_date` IS NULL
    OR `history_days` IS NULL
    OR `is_anomaly` IS NULL
+   OR `anomaly_type` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -245,6 +276,16 @@ WHERE `workspace_id` IS NULL
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_anomalies`
 WHERE NOT COALESCE((NOT is_anomaly OR history_days >= 14), FALSE);
+
+-- test: rollups::cost_anomalies::known_anomaly_type
+-- table: cost_anomalies
+-- kind: accepted_values
+-- severity: error
+-- rule: known_anomaly_type: anomaly_type IN ('HIGH_SPEND', 'LOW_SPEND', 'NORMAL') (on_violation fail)
+-- expectation: known_anomaly_type
+SELECT *
+FROM `${catalog}`.`${schema}`.`cost_anomalies`
+WHERE NOT COALESCE((anomaly_type IN ('HIGH_SPEND', 'LOW_SPEND', 'NORMAL')), FALSE);
 
 -- test: rollups::cost_anomalies::history_within_window
 -- table: cost_anomalies
@@ -263,13 +304,14 @@ WHERE NOT COALESCE((history_days >= 0 AND history_days <= 30), FALSE);
 -- table: cost_monthly_rollup
 -- kind: schema
 -- severity: error
--- rule: 8 columns with the declared names, order and Spark types
+-- rule: 9 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: month_start date
 -- column: billing_origin_product string
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
+-- column: record_count bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`cost_monthly_rollup` LIMIT 0;
@@ -288,12 +330,13 @@ HAVING COUNT(*) > 1;
 -- table: cost_monthly_rollup
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, month_start, total_dbus, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, month_start, total_dbus, record_count, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`month_start` IS NULL, 'month_start', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`record_count` IS NULL, 'record_count', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -302,6 +345,7 @@ FROM `${catalog}`.`${schema}`.`cost_monthly_rollup`
 WHERE `workspace_id` IS NULL
    OR `month_start` IS NULL
    OR `total_dbus` IS NULL
+   OR `record_count` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -408,13 +452,14 @@ WHERE NOT COALESCE((dayofweek(week_start) = 2), FALSE);
 -- table: cost_weekly_rollup
 -- kind: schema
 -- severity: error
--- rule: 8 columns with the declared names, order and Spark types
+-- rule: 9 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: week_start date
 -- column: billing_origin_product string
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
+-- column: record_count bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`cost_weekly_rollup` LIMIT 0;
@@ -433,12 +478,13 @@ HAVING COUNT(*) > 1;
 -- table: cost_weekly_rollup
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, week_start, total_dbus, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, week_start, total_dbus, record_count, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`week_start` IS NULL, 'week_start', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`record_count` IS NULL, 'record_count', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -447,6 +493,7 @@ FROM `${catalog}`.`${schema}`.`cost_weekly_rollup`
 WHERE `workspace_id` IS NULL
    OR `week_start` IS NULL
    OR `total_dbus` IS NULL
+   OR `record_count` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -477,16 +524,17 @@ WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 -- table: top_consumers_30d
 -- kind: schema
 -- severity: error
--- rule: 13 columns with the declared names, order and Spark types
+-- rule: 14 columns with the declared names, order and Spark types
 -- column: workspace_id string
--- column: rank int
+-- column: cost_rank int
 -- column: job_id string
 -- column: job_name string
 -- column: billed_job_name string
+-- column: run_as string
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
--- column: run_count bigint
+-- column: total_runs bigint
 -- column: period_start date
 -- column: period_end date
 -- column: _account_identifier string
@@ -507,14 +555,14 @@ HAVING COUNT(*) > 1;
 -- table: top_consumers_30d
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, rank, job_id, total_dbus, run_count, period_start, period_end, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, cost_rank, job_id, total_dbus, total_runs, period_start, period_end, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
-    IF(`rank` IS NULL, 'rank', NULL),
+    IF(`cost_rank` IS NULL, 'cost_rank', NULL),
     IF(`job_id` IS NULL, 'job_id', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
-    IF(`run_count` IS NULL, 'run_count', NULL),
+    IF(`total_runs` IS NULL, 'total_runs', NULL),
     IF(`period_start` IS NULL, 'period_start', NULL),
     IF(`period_end` IS NULL, 'period_end', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
@@ -523,10 +571,10 @@ SELECT
   *
 FROM `${catalog}`.`${schema}`.`top_consumers_30d`
 WHERE `workspace_id` IS NULL
-   OR `rank` IS NULL
+   OR `cost_rank` IS NULL
    OR `job_id` IS NULL
    OR `total_dbus` IS NULL
-   OR `run_count` IS NULL
+   OR `total_runs` IS NULL
    OR `period_start` IS NULL
    OR `period_end` IS NULL
    OR `_account_identifier` IS NULL
@@ -536,17 +584,91 @@ WHERE `workspace_id` IS NULL
 -- table: top_consumers_30d
 -- kind: expectation
 -- severity: error
--- rule: rank_in_top_50: `rank` >= 1 AND `rank` <= 50 (on_violation fail)
+-- rule: rank_in_top_50: cost_rank >= 1 AND cost_rank <= 50 (on_violation fail)
 -- expectation: rank_in_top_50
 SELECT *
 FROM `${catalog}`.`${schema}`.`top_consumers_30d`
-WHERE NOT COALESCE((`rank` >= 1 AND `rank` <= 50), FALSE);
+WHERE NOT COALESCE((cost_rank >= 1 AND cost_rank <= 50), FALSE);
 
 -- ==================================================================================================
--- user_activity_30d (materialized view): Spend and activity of each identity (user or service principal) per workspace over the latest 30 days, to see who drives cost.
+-- user_activity_30d (materialized view): Activity of each user per workspace over the latest 30 days of the audit log: days with activity, events, first and last event and the services used (sorted), for adoption and licence reviews.
 
 -- test: rollups::user_activity_30d::schema
 -- table: user_activity_30d
+-- kind: schema
+-- severity: error
+-- rule: 11 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: user_email string
+-- column: active_days bigint
+-- column: total_events bigint
+-- column: first_seen timestamp
+-- column: last_seen timestamp
+-- column: services_used array<string>
+-- column: period_start date
+-- column: period_end date
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`user_activity_30d` LIMIT 0;
+
+-- test: rollups::user_activity_30d::unique_grain
+-- table: user_activity_30d
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, user_email
+SELECT `workspace_id`, `user_email`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`user_activity_30d`
+GROUP BY `workspace_id`, `user_email`
+HAVING COUNT(*) > 1;
+
+-- test: rollups::user_activity_30d::not_null
+-- table: user_activity_30d
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, user_email, active_days, total_events, first_seen, last_seen, services_used, period_start, period_end, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`user_email` IS NULL, 'user_email', NULL),
+    IF(`active_days` IS NULL, 'active_days', NULL),
+    IF(`total_events` IS NULL, 'total_events', NULL),
+    IF(`first_seen` IS NULL, 'first_seen', NULL),
+    IF(`last_seen` IS NULL, 'last_seen', NULL),
+    IF(`services_used` IS NULL, 'services_used', NULL),
+    IF(`period_start` IS NULL, 'period_start', NULL),
+    IF(`period_end` IS NULL, 'period_end', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`user_activity_30d`
+WHERE `workspace_id` IS NULL
+   OR `user_email` IS NULL
+   OR `active_days` IS NULL
+   OR `total_events` IS NULL
+   OR `first_seen` IS NULL
+   OR `last_seen` IS NULL
+   OR `services_used` IS NULL
+   OR `period_start` IS NULL
+   OR `period_end` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: rollups::user_activity_30d::active_days_in_window
+-- table: user_activity_30d
+-- kind: expectation
+-- severity: error
+-- rule: active_days_in_window: active_days >= 1 AND active_days <= 30 (on_violation fail)
+-- expectation: active_days_in_window
+SELECT *
+FROM `${catalog}`.`${schema}`.`user_activity_30d`
+WHERE NOT COALESCE((active_days >= 1 AND active_days <= 30), FALSE);
+
+-- ==================================================================================================
+-- user_cost_30d (materialized view): Spend and activity of each identity (user or service principal) per workspace over the latest 30 days, to see who drives cost.
+
+-- test: rollups::user_cost_30d::schema
+-- table: user_cost_30d
 -- kind: schema
 -- severity: error
 -- rule: 12 columns with the declared names, order and Spark types
@@ -562,20 +684,20 @@ WHERE NOT COALESCE((`rank` >= 1 AND `rank` <= 50), FALSE);
 -- column: period_end date
 -- column: _account_identifier string
 -- column: _workspace_identifier string
-SELECT * FROM `${catalog}`.`${schema}`.`user_activity_30d` LIMIT 0;
+SELECT * FROM `${catalog}`.`${schema}`.`user_cost_30d` LIMIT 0;
 
--- test: rollups::user_activity_30d::unique_grain
--- table: user_activity_30d
+-- test: rollups::user_cost_30d::unique_grain
+-- table: user_cost_30d
 -- kind: unique_grain
 -- severity: error
 -- rule: one row per workspace_id, run_as
 SELECT `workspace_id`, `run_as`, COUNT(*) AS `_rows`
-FROM `${catalog}`.`${schema}`.`user_activity_30d`
+FROM `${catalog}`.`${schema}`.`user_cost_30d`
 GROUP BY `workspace_id`, `run_as`
 HAVING COUNT(*) > 1;
 
--- test: rollups::user_activity_30d::not_null
--- table: user_activity_30d
+-- test: rollups::user_cost_30d::not_null
+-- table: user_cost_30d
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, run_as, total_dbus, jobs_run, job_runs, active_days, period_start, period_end, _account_identifier, _workspace_identifier
@@ -593,7 +715,7 @@ SELECT
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
   *
-FROM `${catalog}`.`${schema}`.`user_activity_30d`
+FROM `${catalog}`.`${schema}`.`user_cost_30d`
 WHERE `workspace_id` IS NULL
    OR `run_as` IS NULL
    OR `total_dbus` IS NULL
@@ -605,22 +727,22 @@ WHERE `workspace_id` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
--- test: rollups::user_activity_30d::active_days_in_window
--- table: user_activity_30d
+-- test: rollups::user_cost_30d::active_days_in_window
+-- table: user_cost_30d
 -- kind: expectation
 -- severity: error
 -- rule: active_days_in_window: active_days >= 0 AND active_days <= 30 (on_violation fail)
 -- expectation: active_days_in_window
 SELECT *
-FROM `${catalog}`.`${schema}`.`user_activity_30d`
+FROM `${catalog}`.`${schema}`.`user_cost_30d`
 WHERE NOT COALESCE((active_days >= 0 AND active_days <= 30), FALSE);
 
--- test: rollups::user_activity_30d::runs_cover_jobs
--- table: user_activity_30d
+-- test: rollups::user_cost_30d::runs_cover_jobs
+-- table: user_cost_30d
 -- kind: expectation
 -- severity: warn
 -- rule: runs_cover_jobs: job_runs >= jobs_run (on_violation warn)
 -- expectation: runs_cover_jobs
 SELECT *
-FROM `${catalog}`.`${schema}`.`user_activity_30d`
+FROM `${catalog}`.`${schema}`.`user_cost_30d`
 WHERE NOT COALESCE((job_runs >= jobs_run), FALSE);

@@ -14,7 +14,7 @@
 -- table: endpoint_usage_bronze
 -- kind: schema
 -- severity: error
--- rule: 17 columns with the declared names, order and Spark types
+-- rule: 18 columns with the declared names, order and Spark types
 -- column: databricks_request_id string
 -- column: client_request_id string
 -- column: account_id string
@@ -30,6 +30,7 @@
 -- column: output_character_count bigint
 -- column: request_streaming boolean
 -- column: usage_context map<string,string>
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 -- partitioned_by: request_date
@@ -101,15 +102,19 @@ WHERE NOT COALESCE((COALESCE(input_token_count, 0) >= 0 AND COALESCE(output_toke
 -- table: foundation_model_costs
 -- kind: schema
 -- severity: error
--- rule: 11 columns with the declared names, order and Spark types
+-- rule: 15 columns with the declared names, order and Spark types
 -- column: usage_date date
 -- column: workspace_id string
 -- column: endpoint_id string
 -- column: endpoint_name string
+-- column: sku_name string
+-- column: billing_origin_product string
 -- column: usage_unit string
 -- column: total_usage_quantity decimal(38,18)
+-- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
+-- column: billing_records bigint
 -- column: cost_per_million_tokens_usd double
 -- column: _account_identifier string
 -- column: _workspace_identifier string
@@ -119,22 +124,25 @@ SELECT * FROM `${catalog}`.`${schema}`.`foundation_model_costs` LIMIT 0;
 -- table: foundation_model_costs
 -- kind: unique_grain
 -- severity: error
--- rule: one row per usage_date, workspace_id, endpoint_id, usage_unit
-SELECT `usage_date`, `workspace_id`, `endpoint_id`, `usage_unit`, COUNT(*) AS `_rows`
+-- rule: one row per usage_date, workspace_id, endpoint_id, sku_name, usage_unit
+SELECT `usage_date`, `workspace_id`, `endpoint_id`, `sku_name`, `usage_unit`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`foundation_model_costs`
-GROUP BY `usage_date`, `workspace_id`, `endpoint_id`, `usage_unit`
+GROUP BY `usage_date`, `workspace_id`, `endpoint_id`, `sku_name`, `usage_unit`
 HAVING COUNT(*) > 1;
 
 -- test: serving::foundation_model_costs::not_null
 -- table: foundation_model_costs
 -- kind: not_null
 -- severity: error
--- rule: no NULL in usage_date, workspace_id, total_usage_quantity, _account_identifier, _workspace_identifier
+-- rule: no NULL in usage_date, workspace_id, sku_name, total_usage_quantity, total_dbus, billing_records, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`sku_name` IS NULL, 'sku_name', NULL),
     IF(`total_usage_quantity` IS NULL, 'total_usage_quantity', NULL),
+    IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`billing_records` IS NULL, 'billing_records', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -142,7 +150,10 @@ SELECT
 FROM `${catalog}`.`${schema}`.`foundation_model_costs`
 WHERE `usage_date` IS NULL
    OR `workspace_id` IS NULL
+   OR `sku_name` IS NULL
    OR `total_usage_quantity` IS NULL
+   OR `total_dbus` IS NULL
+   OR `billing_records` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -163,7 +174,7 @@ WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
 -- table: served_entities_bronze
 -- kind: schema
 -- severity: error
--- rule: 22 columns with the declared names, order and Spark types
+-- rule: 27 columns with the declared names, order and Spark types
 -- column: served_entity_id string
 -- column: account_id string
 -- column: workspace_id string
@@ -175,6 +186,10 @@ WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
 -- column: entity_version string
 -- column: endpoint_config_version int
 -- column: task string
+-- column: external_model_config struct<provider:string>
+-- column: foundation_model_config struct<min_provisioned_throughput:bigint,max_provisioned_throughput:bigint>
+-- column: custom_model_config struct<min_concurrency:int,max_concurrency:int,compute_type:string>
+-- column: feature_spec_config struct<min_concurrency:int,max_concurrency:int,compute_type:string>
 -- column: external_provider string
 -- column: min_provisioned_throughput bigint
 -- column: max_provisioned_throughput bigint
@@ -184,6 +199,7 @@ WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
 -- column: created_by string
 -- column: change_time timestamp
 -- column: endpoint_delete_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`served_entities_bronze` LIMIT 0;
@@ -244,24 +260,29 @@ FROM `${catalog}`.`${schema}`.`served_entities_bronze`
 WHERE NOT COALESCE((entity_type IN ('CUSTOM_MODEL', 'FOUNDATION_MODEL', 'EXTERNAL_MODEL', 'FEATURE_SPEC')), FALSE);
 
 -- ==================================================================================================
--- endpoint_inventory (materialized view): One row per model serving endpoint ever seen, deleted ones included: its served entities (latest version of each), creator, last configuration change, deletion and its request count over the 30 days ending on the latest request date in endpoint_usage_bronze (anchored on the data, not current_date(), so the figure is stable).
+-- endpoint_inventory (materialized view): One row per served entity of every model serving endpoint ever seen, deleted ones included: the entity's latest version (name, type, model and version, task, configuration version, creator, last change), its endpoint's name of record and deletion, and the endpoint's billed cost over the 30 days ending on the latest usage_date in billing_summary (total_cost_usd_30d, anchored on the data, never current_date()) with its last billing date.
 
 -- test: serving::endpoint_inventory::schema
 -- table: endpoint_inventory
 -- kind: schema
 -- severity: error
--- rule: 15 columns with the declared names, order and Spark types
+-- rule: 20 columns with the declared names, order and Spark types
 -- column: workspace_id string
 -- column: endpoint_id string
 -- column: endpoint_name string
--- column: served_entity_count bigint
--- column: entity_types string
--- column: entity_names string
+-- column: served_entity_id string
+-- column: served_entity_name string
+-- column: entity_type string
+-- column: entity_name string
+-- column: entity_version string
+-- column: task_type string
+-- column: config_version int
 -- column: created_by string
--- column: first_change_time timestamp
--- column: last_change_time timestamp
+-- column: change_time timestamp
 -- column: is_deleted boolean
 -- column: delete_time timestamp
+-- column: total_cost_usd_30d decimal(38,6)
+-- column: last_billing_date date
 -- column: request_count_30d bigint
 -- column: last_request_time timestamp
 -- column: _account_identifier string
@@ -272,24 +293,23 @@ SELECT * FROM `${catalog}`.`${schema}`.`endpoint_inventory` LIMIT 0;
 -- table: endpoint_inventory
 -- kind: unique_grain
 -- severity: error
--- rule: one row per workspace_id, endpoint_id
-SELECT `workspace_id`, `endpoint_id`, COUNT(*) AS `_rows`
+-- rule: one row per workspace_id, served_entity_id
+SELECT `workspace_id`, `served_entity_id`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`endpoint_inventory`
-GROUP BY `workspace_id`, `endpoint_id`
+GROUP BY `workspace_id`, `served_entity_id`
 HAVING COUNT(*) > 1;
 
 -- test: serving::endpoint_inventory::not_null
 -- table: endpoint_inventory
 -- kind: not_null
 -- severity: error
--- rule: no NULL in workspace_id, endpoint_id, served_entity_count, first_change_time, last_change_time, is_deleted, _account_identifier, _workspace_identifier
+-- rule: no NULL in workspace_id, endpoint_id, served_entity_id, change_time, is_deleted, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
     IF(`endpoint_id` IS NULL, 'endpoint_id', NULL),
-    IF(`served_entity_count` IS NULL, 'served_entity_count', NULL),
-    IF(`first_change_time` IS NULL, 'first_change_time', NULL),
-    IF(`last_change_time` IS NULL, 'last_change_time', NULL),
+    IF(`served_entity_id` IS NULL, 'served_entity_id', NULL),
+    IF(`change_time` IS NULL, 'change_time', NULL),
     IF(`is_deleted` IS NULL, 'is_deleted', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
@@ -298,9 +318,8 @@ SELECT
 FROM `${catalog}`.`${schema}`.`endpoint_inventory`
 WHERE `workspace_id` IS NULL
    OR `endpoint_id` IS NULL
-   OR `served_entity_count` IS NULL
-   OR `first_change_time` IS NULL
-   OR `last_change_time` IS NULL
+   OR `served_entity_id` IS NULL
+   OR `change_time` IS NULL
    OR `is_deleted` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
@@ -315,16 +334,6 @@ SELECT *
 FROM `${catalog}`.`${schema}`.`endpoint_inventory`
 WHERE NOT COALESCE((NOT is_deleted OR delete_time IS NOT NULL), FALSE);
 
--- test: serving::endpoint_inventory::has_entities
--- table: endpoint_inventory
--- kind: expectation
--- severity: error
--- rule: has_entities: served_entity_count > 0 (on_violation fail)
--- expectation: has_entities
-SELECT *
-FROM `${catalog}`.`${schema}`.`endpoint_inventory`
-WHERE NOT COALESCE((served_entity_count > 0), FALSE);
-
 -- ==================================================================================================
 -- endpoint_usage_summary (materialized view): Daily model serving traffic per served entity: requests, errors (status_code >= 400), input and output tokens and distinct requesters, with the endpoint and model it belongs to.
 
@@ -332,7 +341,7 @@ WHERE NOT COALESCE((served_entity_count > 0), FALSE);
 -- table: endpoint_usage_summary
 -- kind: schema
 -- severity: error
--- rule: 19 columns with the declared names, order and Spark types
+-- rule: 21 columns with the declared names, order and Spark types
 -- column: usage_date date
 -- column: workspace_id string
 -- column: endpoint_id string
@@ -350,6 +359,8 @@ WHERE NOT COALESCE((served_entity_count > 0), FALSE);
 -- column: total_output_tokens bigint
 -- column: total_tokens bigint
 -- column: distinct_requesters bigint
+-- column: first_request timestamp
+-- column: last_request timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`endpoint_usage_summary` LIMIT 0;
@@ -368,7 +379,7 @@ HAVING COUNT(*) > 1;
 -- table: endpoint_usage_summary
 -- kind: not_null
 -- severity: error
--- rule: no NULL in usage_date, workspace_id, served_entity_id, request_count, success_count, error_count, rate_limited_count, total_input_tokens, total_output_tokens, total_tokens, distinct_requesters, _account_identifier, _workspace_identifier
+-- rule: no NULL in usage_date, workspace_id, served_entity_id, request_count, success_count, error_count, rate_limited_count, total_input_tokens, total_output_tokens, total_tokens, distinct_requesters, first_request, last_request, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
@@ -382,6 +393,8 @@ SELECT
     IF(`total_output_tokens` IS NULL, 'total_output_tokens', NULL),
     IF(`total_tokens` IS NULL, 'total_tokens', NULL),
     IF(`distinct_requesters` IS NULL, 'distinct_requesters', NULL),
+    IF(`first_request` IS NULL, 'first_request', NULL),
+    IF(`last_request` IS NULL, 'last_request', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -398,6 +411,8 @@ WHERE `usage_date` IS NULL
    OR `total_output_tokens` IS NULL
    OR `total_tokens` IS NULL
    OR `distinct_requesters` IS NULL
+   OR `first_request` IS NULL
+   OR `last_request` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -435,7 +450,7 @@ WHERE NOT COALESCE((endpoint_id IS NOT NULL), FALSE);
 -- column: endpoint_name string
 -- column: served_entity_id string
 -- column: provider string
--- column: model_name string
+-- column: entity_name string
 -- column: request_count bigint
 -- column: success_count bigint
 -- column: error_count bigint
@@ -514,13 +529,14 @@ WHERE NOT COALESCE((provider IS NOT NULL), FALSE);
 -- table: foundation_model_usage
 -- kind: schema
 -- severity: error
--- rule: 16 columns with the declared names, order and Spark types
+-- rule: 17 columns with the declared names, order and Spark types
 -- column: usage_date date
 -- column: workspace_id string
 -- column: endpoint_id string
 -- column: endpoint_name string
 -- column: served_entity_id string
--- column: model_name string
+-- column: entity_name string
+-- column: entity_type string
 -- column: request_count bigint
 -- column: success_count bigint
 -- column: error_count bigint
@@ -591,13 +607,101 @@ FROM `${catalog}`.`${schema}`.`foundation_model_usage`
 WHERE NOT COALESCE((total_tokens = total_input_tokens + total_output_tokens), FALSE);
 
 -- ==================================================================================================
+-- model_serving_costs (materialized view): Daily model serving cost per endpoint, from billing (billing_origin_product MODEL_SERVING) netted over every record type, one row per day, endpoint, SKU, serving type and unit, with the endpoint's served entities of record: the latest version of each, deleted endpoints included (endpoint_active is false once the endpoint is deleted).
+
+-- test: serving::model_serving_costs::schema
+-- table: model_serving_costs
+-- kind: schema
+-- severity: error
+-- rule: 19 columns with the declared names, order and Spark types
+-- column: usage_date date
+-- column: workspace_id string
+-- column: endpoint_id string
+-- column: endpoint_name string
+-- column: sku_name string
+-- column: serving_type string
+-- column: usage_unit string
+-- column: total_usage_quantity decimal(38,18)
+-- column: total_dbus decimal(38,18)
+-- column: total_cost_usd decimal(38,6)
+-- column: total_list_cost_usd decimal(38,6)
+-- column: billing_records bigint
+-- column: served_entity_count bigint
+-- column: served_entity_names string
+-- column: entity_type string
+-- column: entity_name string
+-- column: endpoint_active boolean
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`model_serving_costs` LIMIT 0;
+
+-- test: serving::model_serving_costs::unique_grain
+-- table: model_serving_costs
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per usage_date, workspace_id, endpoint_id, sku_name, serving_type, usage_unit
+SELECT `usage_date`, `workspace_id`, `endpoint_id`, `sku_name`, `serving_type`, `usage_unit`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`model_serving_costs`
+GROUP BY `usage_date`, `workspace_id`, `endpoint_id`, `sku_name`, `serving_type`, `usage_unit`
+HAVING COUNT(*) > 1;
+
+-- test: serving::model_serving_costs::not_null
+-- table: model_serving_costs
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in usage_date, workspace_id, sku_name, total_usage_quantity, total_dbus, billing_records, endpoint_active, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`usage_date` IS NULL, 'usage_date', NULL),
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`sku_name` IS NULL, 'sku_name', NULL),
+    IF(`total_usage_quantity` IS NULL, 'total_usage_quantity', NULL),
+    IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`billing_records` IS NULL, 'billing_records', NULL),
+    IF(`endpoint_active` IS NULL, 'endpoint_active', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`model_serving_costs`
+WHERE `usage_date` IS NULL
+   OR `workspace_id` IS NULL
+   OR `sku_name` IS NULL
+   OR `total_usage_quantity` IS NULL
+   OR `total_dbus` IS NULL
+   OR `billing_records` IS NULL
+   OR `endpoint_active` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: serving::model_serving_costs::priced
+-- table: model_serving_costs
+-- kind: expectation
+-- severity: warn
+-- rule: priced: total_cost_usd IS NOT NULL (on_violation warn)
+-- expectation: priced
+SELECT *
+FROM `${catalog}`.`${schema}`.`model_serving_costs`
+WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
+
+-- test: serving::model_serving_costs::non_negative_cost
+-- table: model_serving_costs
+-- kind: expectation
+-- severity: warn
+-- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
+-- expectation: non_negative_cost
+SELECT *
+FROM `${catalog}`.`${schema}`.`model_serving_costs`
+WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
+
+-- ==================================================================================================
 -- served_entities_current (materialized view): The latest version of each served entity, one row per served_entity_id, entities of deleted endpoints excluded.
 
 -- test: serving::served_entities_current::schema
 -- table: served_entities_current
 -- kind: schema
 -- severity: error
--- rule: 22 columns with the declared names, order and Spark types
+-- rule: 27 columns with the declared names, order and Spark types
 -- column: served_entity_id string
 -- column: account_id string
 -- column: workspace_id string
@@ -609,6 +713,10 @@ WHERE NOT COALESCE((total_tokens = total_input_tokens + total_output_tokens), FA
 -- column: entity_version string
 -- column: endpoint_config_version int
 -- column: task string
+-- column: external_model_config struct<provider:string>
+-- column: foundation_model_config struct<min_provisioned_throughput:bigint,max_provisioned_throughput:bigint>
+-- column: custom_model_config struct<min_concurrency:int,max_concurrency:int,compute_type:string>
+-- column: feature_spec_config struct<min_concurrency:int,max_concurrency:int,compute_type:string>
 -- column: external_provider string
 -- column: min_provisioned_throughput bigint
 -- column: max_provisioned_throughput bigint
@@ -618,6 +726,7 @@ WHERE NOT COALESCE((total_tokens = total_input_tokens + total_output_tokens), FA
 -- column: created_by string
 -- column: change_time timestamp
 -- column: endpoint_delete_time timestamp
+-- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`served_entities_current` LIMIT 0;
@@ -656,82 +765,3 @@ WHERE `served_entity_id` IS NULL
    OR `change_time` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
-
--- ==================================================================================================
--- model_serving_costs (materialized view): Daily model serving cost per endpoint, from billing (billing_origin_product MODEL_SERVING) netted over every record type, with the endpoint's current served entities.
-
--- test: serving::model_serving_costs::schema
--- table: model_serving_costs
--- kind: schema
--- severity: error
--- rule: 16 columns with the declared names, order and Spark types
--- column: usage_date date
--- column: workspace_id string
--- column: endpoint_id string
--- column: endpoint_name string
--- column: serving_type string
--- column: usage_unit string
--- column: total_usage_quantity decimal(38,18)
--- column: total_cost_usd decimal(38,6)
--- column: total_list_cost_usd decimal(38,6)
--- column: served_entity_count bigint
--- column: served_entity_names string
--- column: entity_types string
--- column: entity_names string
--- column: endpoint_active boolean
--- column: _account_identifier string
--- column: _workspace_identifier string
-SELECT * FROM `${catalog}`.`${schema}`.`model_serving_costs` LIMIT 0;
-
--- test: serving::model_serving_costs::unique_grain
--- table: model_serving_costs
--- kind: unique_grain
--- severity: error
--- rule: one row per usage_date, workspace_id, endpoint_id, serving_type, usage_unit
-SELECT `usage_date`, `workspace_id`, `endpoint_id`, `serving_type`, `usage_unit`, COUNT(*) AS `_rows`
-FROM `${catalog}`.`${schema}`.`model_serving_costs`
-GROUP BY `usage_date`, `workspace_id`, `endpoint_id`, `serving_type`, `usage_unit`
-HAVING COUNT(*) > 1;
-
--- test: serving::model_serving_costs::not_null
--- table: model_serving_costs
--- kind: not_null
--- severity: error
--- rule: no NULL in usage_date, workspace_id, total_usage_quantity, endpoint_active, _account_identifier, _workspace_identifier
-SELECT
-  concat_ws(', ',
-    IF(`usage_date` IS NULL, 'usage_date', NULL),
-    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
-    IF(`total_usage_quantity` IS NULL, 'total_usage_quantity', NULL),
-    IF(`endpoint_active` IS NULL, 'endpoint_active', NULL),
-    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
-    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
-  ) AS `_null_columns`,
-  *
-FROM `${catalog}`.`${schema}`.`model_serving_costs`
-WHERE `usage_date` IS NULL
-   OR `workspace_id` IS NULL
-   OR `total_usage_quantity` IS NULL
-   OR `endpoint_active` IS NULL
-   OR `_account_identifier` IS NULL
-   OR `_workspace_identifier` IS NULL;
-
--- test: serving::model_serving_costs::priced
--- table: model_serving_costs
--- kind: expectation
--- severity: warn
--- rule: priced: total_cost_usd IS NOT NULL (on_violation warn)
--- expectation: priced
-SELECT *
-FROM `${catalog}`.`${schema}`.`model_serving_costs`
-WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
-
--- test: serving::model_serving_costs::non_negative_cost
--- table: model_serving_costs
--- kind: expectation
--- severity: warn
--- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
--- expectation: non_negative_cost
-SELECT *
-FROM `${catalog}`.`${schema}`.`model_serving_costs`
-WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);

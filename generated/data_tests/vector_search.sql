@@ -14,15 +14,17 @@
 -- table: vector_search_costs
 -- kind: schema
 -- severity: error
--- rule: 10 columns with the declared names, order and Spark types
+-- rule: 12 columns with the declared names, order and Spark types
 -- column: usage_date date
 -- column: workspace_id string
 -- column: endpoint_id string
 -- column: endpoint_name string
+-- column: sku_name string
 -- column: usage_unit string
 -- column: total_dbus decimal(38,18)
 -- column: total_cost_usd decimal(38,6)
 -- column: total_list_cost_usd decimal(38,6)
+-- column: billing_records bigint
 -- column: _account_identifier string
 -- column: _workspace_identifier string
 SELECT * FROM `${catalog}`.`${schema}`.`vector_search_costs` LIMIT 0;
@@ -31,22 +33,24 @@ SELECT * FROM `${catalog}`.`${schema}`.`vector_search_costs` LIMIT 0;
 -- table: vector_search_costs
 -- kind: unique_grain
 -- severity: error
--- rule: one row per usage_date, workspace_id, endpoint_id, usage_unit
-SELECT `usage_date`, `workspace_id`, `endpoint_id`, `usage_unit`, COUNT(*) AS `_rows`
+-- rule: one row per usage_date, workspace_id, endpoint_id, sku_name, usage_unit
+SELECT `usage_date`, `workspace_id`, `endpoint_id`, `sku_name`, `usage_unit`, COUNT(*) AS `_rows`
 FROM `${catalog}`.`${schema}`.`vector_search_costs`
-GROUP BY `usage_date`, `workspace_id`, `endpoint_id`, `usage_unit`
+GROUP BY `usage_date`, `workspace_id`, `endpoint_id`, `sku_name`, `usage_unit`
 HAVING COUNT(*) > 1;
 
 -- test: vector_search::vector_search_costs::not_null
 -- table: vector_search_costs
 -- kind: not_null
 -- severity: error
--- rule: no NULL in usage_date, workspace_id, total_dbus, _account_identifier, _workspace_identifier
+-- rule: no NULL in usage_date, workspace_id, sku_name, total_dbus, billing_records, _account_identifier, _workspace_identifier
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`sku_name` IS NULL, 'sku_name', NULL),
     IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`billing_records` IS NULL, 'billing_records', NULL),
     IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
@@ -54,7 +58,9 @@ SELECT
 FROM `${catalog}`.`${schema}`.`vector_search_costs`
 WHERE `usage_date` IS NULL
    OR `workspace_id` IS NULL
+   OR `sku_name` IS NULL
    OR `total_dbus` IS NULL
+   OR `billing_records` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
@@ -79,10 +85,10 @@ FROM `${catalog}`.`${schema}`.`vector_search_costs`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 
 -- ==================================================================================================
--- vector_search_summary (materialized view): One row per vector search endpoint over all the billing data kept: total DBUs and cost, the number of days with net usage, first and last usage date and the average cost per active day.
+-- vector_search_endpoint_summary (materialized view): One row per vector search endpoint over all the billing data kept: total DBUs and cost, the number of days with net usage, first and last usage date and the average cost per active day.
 
--- test: vector_search::vector_search_summary::schema
--- table: vector_search_summary
+-- test: vector_search::vector_search_endpoint_summary::schema
+-- table: vector_search_endpoint_summary
 -- kind: schema
 -- severity: error
 -- rule: 13 columns with the declared names, order and Spark types
@@ -99,20 +105,20 @@ WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 -- column: avg_daily_cost_usd decimal(38,6)
 -- column: _account_identifier string
 -- column: _workspace_identifier string
-SELECT * FROM `${catalog}`.`${schema}`.`vector_search_summary` LIMIT 0;
+SELECT * FROM `${catalog}`.`${schema}`.`vector_search_endpoint_summary` LIMIT 0;
 
--- test: vector_search::vector_search_summary::unique_grain
--- table: vector_search_summary
+-- test: vector_search::vector_search_endpoint_summary::unique_grain
+-- table: vector_search_endpoint_summary
 -- kind: unique_grain
 -- severity: error
 -- rule: one row per workspace_id, endpoint_id, usage_unit
 SELECT `workspace_id`, `endpoint_id`, `usage_unit`, COUNT(*) AS `_rows`
-FROM `${catalog}`.`${schema}`.`vector_search_summary`
+FROM `${catalog}`.`${schema}`.`vector_search_endpoint_summary`
 GROUP BY `workspace_id`, `endpoint_id`, `usage_unit`
 HAVING COUNT(*) > 1;
 
--- test: vector_search::vector_search_summary::not_null
--- table: vector_search_summary
+-- test: vector_search::vector_search_endpoint_summary::not_null
+-- table: vector_search_endpoint_summary
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, total_dbus, active_days, first_usage_date, last_usage_date, _account_identifier, _workspace_identifier
@@ -127,7 +133,7 @@ SELECT
     IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
   ) AS `_null_columns`,
   *
-FROM `${catalog}`.`${schema}`.`vector_search_summary`
+FROM `${catalog}`.`${schema}`.`vector_search_endpoint_summary`
 WHERE `workspace_id` IS NULL
    OR `total_dbus` IS NULL
    OR `active_days` IS NULL
@@ -136,22 +142,76 @@ WHERE `workspace_id` IS NULL
    OR `_account_identifier` IS NULL
    OR `_workspace_identifier` IS NULL;
 
--- test: vector_search::vector_search_summary::dates_ordered
--- table: vector_search_summary
+-- test: vector_search::vector_search_endpoint_summary::dates_ordered
+-- table: vector_search_endpoint_summary
 -- kind: expectation
 -- severity: error
 -- rule: dates_ordered: first_usage_date <= last_usage_date (on_violation fail)
 -- expectation: dates_ordered
 SELECT *
-FROM `${catalog}`.`${schema}`.`vector_search_summary`
+FROM `${catalog}`.`${schema}`.`vector_search_endpoint_summary`
 WHERE NOT COALESCE((first_usage_date <= last_usage_date), FALSE);
 
--- test: vector_search::vector_search_summary::active_days_within_span
--- table: vector_search_summary
+-- test: vector_search::vector_search_endpoint_summary::active_days_within_span
+-- table: vector_search_endpoint_summary
 -- kind: expectation
 -- severity: error
 -- rule: active_days_within_span: active_days <= datediff(last_usage_date, first_usage_date) + 1 (on_violation fail)
 -- expectation: active_days_within_span
 SELECT *
-FROM `${catalog}`.`${schema}`.`vector_search_summary`
+FROM `${catalog}`.`${schema}`.`vector_search_endpoint_summary`
 WHERE NOT COALESCE((active_days <= datediff(last_usage_date, first_usage_date) + 1), FALSE);
+
+-- ==================================================================================================
+-- vector_search_summary (materialized view): Daily vector search usage per workspace: net DBUs and cost of every vector search endpoint, the number of endpoints billed and their names (sorted).
+
+-- test: vector_search::vector_search_summary::schema
+-- table: vector_search_summary
+-- kind: schema
+-- severity: error
+-- rule: 9 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: usage_date date
+-- column: total_dbus decimal(38,18)
+-- column: total_cost_usd decimal(38,6)
+-- column: total_list_cost_usd decimal(38,6)
+-- column: distinct_endpoints bigint
+-- column: endpoint_names array<string>
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`vector_search_summary` LIMIT 0;
+
+-- test: vector_search::vector_search_summary::unique_grain
+-- table: vector_search_summary
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, usage_date
+SELECT `workspace_id`, `usage_date`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`vector_search_summary`
+GROUP BY `workspace_id`, `usage_date`
+HAVING COUNT(*) > 1;
+
+-- test: vector_search::vector_search_summary::not_null
+-- table: vector_search_summary
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, usage_date, total_dbus, distinct_endpoints, endpoint_names, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`usage_date` IS NULL, 'usage_date', NULL),
+    IF(`total_dbus` IS NULL, 'total_dbus', NULL),
+    IF(`distinct_endpoints` IS NULL, 'distinct_endpoints', NULL),
+    IF(`endpoint_names` IS NULL, 'endpoint_names', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`vector_search_summary`
+WHERE `workspace_id` IS NULL
+   OR `usage_date` IS NULL
+   OR `total_dbus` IS NULL
+   OR `distinct_endpoints` IS NULL
+   OR `endpoint_names` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;

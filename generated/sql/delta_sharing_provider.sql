@@ -7,10 +7,13 @@
 CREATE SHARE IF NOT EXISTS `monitoring_share` COMMENT 'Monitoring tables for the central platform workspace';
 
 -- aiml_executive_summary: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`aiml_executive_summary` COMMENT 'One row per workspace with its AI/ML spend over the latest 30 days and its share of the workspace\'s total cost.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`aiml_executive_summary` COMMENT 'Daily AI/ML spend per workspace, billing product and aiml_category, for AI/ML spend dashboards.';
+
+-- aiml_executive_summary_30d: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`aiml_executive_summary_30d` COMMENT 'One row per workspace with its AI/ML spend over the latest 30 days and its share of the workspace\'s total cost.';
 
 -- audit_logs_bronze: streaming table, with history
--- PII shared (include_pii: true): user_email, source_ip_address
+-- PII shared (include_pii: true): user_identity, user_email, source_ip_address, identity_metadata
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`audit_logs_bronze` COMMENT 'Every audit event from system.access.audit, appended as it arrives, with the user email, the response status and error flattened and request_params kept as a map.' WITH HISTORY;
 
 -- billing_allocated: materialized view
@@ -21,7 +24,7 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`billin
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`billing_summary` COMMENT 'One row per usage record with its cost: the usage joined to the one list price valid at the usage start time (on sku_name, cloud, usage_unit and USD).';
 
 -- billing_usage_bronze: streaming table, with history
--- PII shared (include_pii: true): run_as, owned_by
+-- PII shared (include_pii: true): identity_metadata, run_as, owned_by
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`billing_usage_bronze` COMMENT 'Every billable usage record from system.billing.usage, appended as it arrives, with the usage_metadata, identity_metadata and product_features fields monitoring needs flattened.' WITH HISTORY;
 
 -- cluster_efficiency: materialized view
@@ -38,6 +41,10 @@ ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`clusters_bronze` C
 -- PII shared (include_pii: true): owned_by
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`clusters_current` COMMENT 'The latest configuration of each cluster, one row per (workspace_id, cluster_id), deleted clusters excluded.';
 
+-- clusters_latest: materialized view
+-- PII shared (include_pii: true): owned_by
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`clusters_latest` COMMENT 'The name of record of every cluster: the latest version of each cluster from clusters_bronze, one row per (workspace_id, cluster_id), deleted clusters included (is_deleted).';
+
 -- consecutive_failures: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`consecutive_failures` COMMENT 'The current failure streak of every job, for paging on jobs that keep failing: one row per job with at least one finished run.';
 
@@ -51,13 +58,14 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_a
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_attribution_coverage` COMMENT 'How much of each workspace\'s cost can be attributed, over the last 30 days: the share with job attribution (usage billed with a job_id: job compute and serverless jobs; jobs on all-purpose clusters are not attributable from billing) and the share with team attribution (a team tag, or an identity mapped in team_mapping, as billing_allocated decides).';
 
 -- cost_by_job: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_job` COMMENT 'Daily DBUs, cost and run count per job (workspace_id, job_id, usage_date), for finding the jobs that cost the most.';
+-- PII shared (include_pii: true): run_as
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_job` COMMENT 'Daily DBUs, cost and run count per job and billing product (workspace_id, job_id, usage_date, billing_origin_product), for finding the jobs that cost the most.';
 
 -- cost_by_product: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_product` COMMENT 'Daily DBUs and cost per workspace and billing_origin_product (JOBS, SQL, ALL_PURPOSE, MODEL_SERVING, ...), for "which product does our money go to".';
 
 -- cost_by_sku: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_sku` COMMENT 'Daily DBUs and cost per workspace and SKU.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_by_sku` COMMENT 'Daily usage and cost per workspace, SKU, cloud and usage unit.';
 
 -- cost_by_user: materialized view
 -- PII shared (include_pii: true): run_as
@@ -77,11 +85,11 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`cost_w
 
 -- data_access_summary: materialized view
 -- PII shared (include_pii: true): user_email
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`data_access_summary` COMMENT 'Daily Unity Catalog table access per user, workspace and table: how often each table was accessed and how often access was denied (HTTP 403).';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`data_access_summary` COMMENT 'Daily Unity Catalog table access per user, workspace, action and table: how often each table was accessed and how often access was denied (HTTP 403).';
 
 -- endpoint_inventory: materialized view
 -- PII shared (include_pii: true): created_by
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`endpoint_inventory` COMMENT 'One row per model serving endpoint ever seen, deleted ones included: its served entities (latest version of each), creator, last configuration change, deletion and its request count over the 30 days ending on the latest request date in endpoint_usage_bronze (anchored on the data, not current_date(), so the figure is stable).';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`endpoint_inventory` COMMENT 'One row per served entity of every model serving endpoint ever seen, deleted ones included: the entity\'s latest version (name, type, model and version, task, configuration version, creator, last change), its endpoint\'s name of record and deletion, and the endpoint\'s billed cost over the 30 days ending on the latest usage_date in billing_summary (total_cost_usd_30d, anchored on the data, never current_date()) with its last billing date.';
 
 -- endpoint_usage_bronze: streaming table, with history
 -- PII shared (include_pii: true): requester
@@ -91,7 +99,10 @@ ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`endpoint_usage_bro
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`endpoint_usage_summary` COMMENT 'Daily model serving traffic per served entity: requests, errors (status_code >= 400), input and output tokens and distinct requesters, with the endpoint and model it belongs to.';
 
 -- executive_summary: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`executive_summary` COMMENT 'One row per workspace summarising the latest 30 days for leadership: cost and DBUs, the change against the 30 days before, job reliability and active users.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`executive_summary` COMMENT 'Daily cost KPIs per workspace, split by product and by serverless vs classic compute: one row per workspace and usage_date.';
+
+-- executive_summary_30d: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`executive_summary_30d` COMMENT 'One row per workspace summarising the latest 30 days for leadership: cost and DBUs, the change against the 30 days before, job reliability and active users.';
 
 -- external_model_usage: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`external_model_usage` COMMENT 'Daily usage of external models served through Databricks endpoints (entity_type EXTERNAL_MODEL, e.g. OpenAI through AI Gateway): provider, model, requests, errors and tokens per endpoint, from endpoint_usage_summary.';
@@ -112,17 +123,20 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_du
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_failures_classified` COMMENT 'Every unsuccessful job run (final state ERROR, FAILED, TIMED_OUT or CANCELLED: result_category failure or canceled in job_runs_enriched) with a failure_class, to see why jobs fail: user_code_error, cloud_infra, timeout, canceled, driver_oom, or unknown when no rule matches.';
 
 -- job_performance_trends: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_performance_trends` COMMENT 'Daily run duration of each job against its recent baseline, to catch jobs that are slowing down.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_performance_trends` COMMENT 'Daily run duration and success of each job against its recent baseline, to catch jobs that are slowing down or failing more.';
+
+-- job_runs: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs` COMMENT 'One row per job run, reassembled from its hourly timeline slices.';
 
 -- job_runs_bronze: streaming table, with history
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`job_runs_bronze` COMMENT 'Job run timeline slices from system.lakeflow.job_run_timeline.' WITH HISTORY;
 
 -- job_runs_enriched: materialized view
 -- PII shared (include_pii: true): run_as
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_enriched` COMMENT 'One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs_summary (final state of the latest terminal row, wall-clock duration, repairs), the job\'s current name, owner, run_as, team and tier from jobs_current (tags[\'team\'], tags[\'tier\']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_enriched` COMMENT 'One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job\'s name of record, owner, run_as, team and tier from jobs_latest (latest version, deleted jobs included; tags[\'team\'], tags[\'tier\']; NULL when untagged), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.';
 
 -- job_runs_summary: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_summary` COMMENT 'One row per job run, reassembled from its hourly timeline slices.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_runs_summary` COMMENT 'Daily run statistics per job, the schema reference\'s job_runs_summary: one row per workspace, job and run_date (the UTC date a run started) with its runs counted once each (from job_runs: a run is one run_id whatever its hourly slices and repairs, with the final state of its latest terminal row).';
 
 -- job_slas: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`job_slas` COMMENT 'Service-level agreements of jobs, one row per job, kept in this spec so the platform team can set or override them without touching the jobs: max_duration_minutes (a run must finish within it) and/or deadline_utc ("HH:MM": a run must end by this UTC time of the day it started; meant for daily jobs).';
@@ -144,6 +158,10 @@ ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`jobs_bronze` COMME
 -- PII shared (include_pii: true): run_as
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`jobs_current` COMMENT 'The latest version of each job, one row per (workspace_id, job_id), deleted jobs excluded.';
 
+-- jobs_latest: materialized view
+-- PII shared (include_pii: true): run_as
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`jobs_latest` COMMENT 'The name of record of every job: the latest version of each job from jobs_bronze, one row per (workspace_id, job_id), deleted jobs included (is_deleted).';
+
 -- list_prices: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`list_prices` COMMENT 'List price history per SKU (SCD2 by validity interval).';
 
@@ -152,22 +170,25 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`list_p
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`mlflow_experiments_bronze` COMMENT 'The latest state of every MLflow experiment from system.mlflow.experiments_latest, soft-deleted ones included (delete_time set).';
 
 -- mlflow_experiments_summary: materialized view
--- PII shared (include_pii: true): experiment_name
+-- PII shared (include_pii: true): name
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`mlflow_experiments_summary` COMMENT 'One row per MLflow experiment: run counts by status, the success ratio and the last run.';
 
 -- mlflow_metrics_bronze: streaming table, with history
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`mlflow_metrics_bronze` COMMENT 'Every logged MLflow metric value from system.mlflow.run_metrics_history, appended as it arrives (the table is append-only and streamable).' WITH HISTORY;
+
+-- mlflow_runs: materialized view
+-- PII shared (include_pii: true): experiment_name, created_by
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`mlflow_runs` COMMENT 'One row per MLflow run: experiment, status, duration and how many metric values it logged.';
 
 -- mlflow_runs_bronze: materialized view
 -- PII shared (include_pii: true): created_by, tags
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`mlflow_runs_bronze` COMMENT 'The latest state of every MLflow run from system.mlflow.runs_latest: status, timing, params, tags and aggregated metrics.';
 
 -- mlflow_runs_summary: materialized view
--- PII shared (include_pii: true): experiment_name, created_by
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`mlflow_runs_summary` COMMENT 'One row per MLflow run: experiment, status, duration and how many metric values it logged.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`mlflow_runs_summary` COMMENT 'Daily MLflow run statistics per workspace, experiment and status: runs that started on run_date (UTC), the distinct users who started them, their average duration and the compute seconds they took (end_time minus start_time summed; runs still going have no duration and add nothing).';
 
 -- model_serving_costs: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`model_serving_costs` COMMENT 'Daily model serving cost per endpoint, from billing (billing_origin_product MODEL_SERVING) netted over every record type, with the endpoint\'s current served entities.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`model_serving_costs` COMMENT 'Daily model serving cost per endpoint, from billing (billing_origin_product MODEL_SERVING) netted over every record type, one row per day, endpoint, SKU, serving type and unit, with the endpoint\'s served entities of record: the latest version of each, deleted endpoints included (endpoint_active is false once the endpoint is deleted).';
 
 -- node_timeline_bronze: streaming table, with history
 ALTER SHARE `monitoring_share` ADD TABLE `main`.`monitoring`.`node_timeline_bronze` COMMENT 'Per-minute resource utilization of every node (driver or worker instance) of classic compute, from system.compute.node_timeline: one row per instance and minute, appended as it arrives.' WITH HISTORY;
@@ -198,24 +219,32 @@ ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`team_s
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`termination_code_classes` COMMENT 'How unsuccessful job runs are classified, one rule per row: a run\'s (result_state, termination_code) is matched against these rules and the most specific matching rule gives its failure_class (\'*\' matches any value; a rule naming the result_state beats one naming only the termination_code, which beats a rule naming neither).';
 
 -- top_consumers_30d: materialized view
+-- PII shared (include_pii: true): run_as
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`top_consumers_30d` COMMENT 'The 50 most expensive jobs of each workspace over the latest 30 days, for chargeback and optimisation reviews.';
 
 -- trend_metrics: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`trend_metrics` COMMENT 'Week-over-week trends per workspace for cost, job runs and job failure rate: one row per workspace and week.';
 
 -- user_activity_30d: materialized view
--- PII shared (include_pii: true): run_as
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`user_activity_30d` COMMENT 'Spend and activity of each identity (user or service principal) per workspace over the latest 30 days, to see who drives cost.';
+-- PII shared (include_pii: true): user_email
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`user_activity_30d` COMMENT 'Activity of each user per workspace over the latest 30 days of the audit log: days with activity, events, first and last event and the services used (sorted), for adoption and licence reviews.';
 
 -- user_activity_summary: materialized view
 -- PII shared (include_pii: true): user_email
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`user_activity_summary` COMMENT 'Daily audit activity per user and workspace: how many events, across how many services, how many failed (status_code >= 400) and when the first and last happened.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`user_activity_summary` COMMENT 'Daily audit activity per user, workspace and service: how many events, of how many distinct actions, how many failed (status_code >= 400) and when the first and last happened.';
+
+-- user_cost_30d: materialized view
+-- PII shared (include_pii: true): run_as
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`user_cost_30d` COMMENT 'Spend and activity of each identity (user or service principal) per workspace over the latest 30 days, to see who drives cost.';
 
 -- vector_search_costs: materialized view
 ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`vector_search_costs` COMMENT 'Daily vector search cost per endpoint, from billing (billing_origin_product VECTOR_SEARCH) netted over every record type: corrections (retraction plus restatement) are summed, never filtered, and groups that net to zero disappear.';
 
+-- vector_search_endpoint_summary: materialized view
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`vector_search_endpoint_summary` COMMENT 'One row per vector search endpoint over all the billing data kept: total DBUs and cost, the number of days with net usage, first and last usage date and the average cost per active day.';
+
 -- vector_search_summary: materialized view
-ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`vector_search_summary` COMMENT 'One row per vector search endpoint over all the billing data kept: total DBUs and cost, the number of days with net usage, first and last usage date and the average cost per active day.';
+ALTER SHARE `monitoring_share` ADD MATERIALIZED VIEW `main`.`monitoring`.`vector_search_summary` COMMENT 'Daily vector search usage per workspace: net DBUs and cost of every vector search endpoint, the number of endpoints billed and their names (sorted).';
 
 -- warehouse_query_summary: materialized view
 -- PII shared (include_pii: true): executed_by

@@ -8,6 +8,7 @@
 -- specs/project.yaml (bundles do not substitute ${var.*} inside SQL files).
 --
 -- aiml_executive_summary: materialized view; maintained by its pipeline
+-- aiml_executive_summary_30d: materialized view; maintained by its pipeline
 -- audit_logs_bronze: streaming table; maintained by its pipeline
 -- billing_allocated: materialized view; maintained by its pipeline
 -- billing_summary: materialized view; maintained by its pipeline
@@ -16,6 +17,7 @@
 -- cluster_utilization: materialized view; maintained by its pipeline
 -- clusters_bronze: streaming table; maintained by its pipeline
 -- clusters_current: materialized view; maintained by its pipeline
+-- clusters_latest: materialized view; maintained by its pipeline
 -- consecutive_failures: materialized view; maintained by its pipeline
 -- cost_allocated: materialized view; maintained by its pipeline
 -- cost_anomalies: materialized view; maintained by its pipeline
@@ -33,6 +35,7 @@
 -- endpoint_usage_bronze: streaming table; maintained by its pipeline
 -- endpoint_usage_summary: materialized view; maintained by its pipeline
 -- executive_summary: materialized view; maintained by its pipeline
+-- executive_summary_30d: materialized view; maintained by its pipeline
 -- external_model_usage: materialized view; maintained by its pipeline
 -- failure_analysis: materialized view; maintained by its pipeline
 -- foundation_model_costs: materialized view; maintained by its pipeline
@@ -40,6 +43,7 @@
 -- job_duration_baselines: materialized view; maintained by its pipeline
 -- job_failures_classified: materialized view; maintained by its pipeline
 -- job_performance_trends: materialized view; maintained by its pipeline
+-- job_runs: materialized view; maintained by its pipeline
 -- job_runs_bronze: streaming table; maintained by its pipeline
 -- job_runs_enriched: materialized view; maintained by its pipeline
 -- job_runs_summary: materialized view; maintained by its pipeline
@@ -49,10 +53,12 @@
 -- job_summary_daily: materialized view; maintained by its pipeline
 -- jobs_bronze: streaming table; maintained by its pipeline
 -- jobs_current: materialized view; maintained by its pipeline
+-- jobs_latest: materialized view; maintained by its pipeline
 -- list_prices: materialized view; maintained by its pipeline
 -- mlflow_experiments_bronze: materialized view; maintained by its pipeline
 -- mlflow_experiments_summary: materialized view; maintained by its pipeline
 -- mlflow_metrics_bronze: streaming table; maintained by its pipeline
+-- mlflow_runs: materialized view; maintained by its pipeline
 -- mlflow_runs_bronze: materialized view; maintained by its pipeline
 -- mlflow_runs_summary: materialized view; maintained by its pipeline
 -- model_serving_costs: materialized view; maintained by its pipeline
@@ -68,7 +74,9 @@
 -- trend_metrics: materialized view; maintained by its pipeline
 -- user_activity_30d: materialized view; maintained by its pipeline
 -- user_activity_summary: materialized view; maintained by its pipeline
+-- user_cost_30d: materialized view; maintained by its pipeline
 -- vector_search_costs: materialized view; maintained by its pipeline
+-- vector_search_endpoint_summary: materialized view; maintained by its pipeline
 -- vector_search_summary: materialized view; maintained by its pipeline
 -- warehouse_query_summary: materialized view; maintained by its pipeline
 -- workspace_info: materialized view; maintained by its pipeline

@@ -165,7 +165,7 @@ def test_vector_search_costs_match_raw_usage_and_prices(spark, pipeline_output, 
 
 def test_vector_search_summary_totals_match_raw(spark, pipeline_output):
     expected_daily = _raw_cost_by(spark, "billing_origin_product = 'VECTOR_SEARCH'", "workspace_id, endpoint_id, usage_date")
-    summary = pipeline_output.table("vector_search_summary").toPandas()
+    summary = pipeline_output.table("vector_search_endpoint_summary").toPandas()
     assert len(summary) == len({k[:2] for k in expected_daily})
     for row in summary.itertuples():
         days = {k[2]: v for k, v in expected_daily.items() if k[:2] == (row.workspace_id, row.endpoint_id)}

@@ -338,7 +338,7 @@ def test_cost_by_user_attributes_cost_to_run_as(spark):
         FROM expected_costed_usage GROUP BY 1, 2, 3 HAVING SUM(quantity) != 0
     """)
     actual = _rows(spark, """
-        SELECT workspace_id AS k_ws, usage_date AS k_day, run_as AS k_user, total_cost_usd AS cost, job_count AS jobs
+        SELECT workspace_id AS k_ws, usage_date AS k_day, run_as AS k_user, total_cost_usd AS cost, distinct_jobs AS jobs
         FROM out_cost_by_user
     """)
     assert actual.keys() == expected.keys()

@@ -64,7 +64,7 @@ def test_over_provisioned_cluster_shows_low_cpu(demo_facts, raw_nodes, utilizati
     assert others.avg_cpu_percent.median() > 30
     # Many nodes are running while CPU stays low: that is what over-provisioned means.
     expected_nodes = raw_nodes[raw_nodes.cluster_id == cluster].groupby("hour").instance_id.nunique()
-    got_nodes = {pd.Timestamp(h): n for h, n in zip(mine.hour_start, mine.node_count)}
+    got_nodes = {pd.Timestamp(h): n for h, n in zip(mine.hour, mine.node_count)}
     assert got_nodes == {pd.Timestamp(h): n for h, n in expected_nodes.items()}
     assert mine.node_count.min() >= 12
 
@@ -77,19 +77,19 @@ def test_node_count_for_one_hour_matches_raw(raw_nodes, utilization):
     rows = raw_nodes[(raw_nodes.cluster_id == cluster_id) & (raw_nodes.hour == hour)]
     assert len(rows) > nodes  # the trap is there: several minutes per instance
     got = utilization[(utilization.workspace_id == workspace_id) & (utilization.cluster_id == cluster_id)
-                      & (utilization.hour_start == hour)]
+                      & (utilization.hour == hour)]
     assert len(got) == 1
     got = got.iloc[0]
     assert got.node_count == nodes
     assert got.worker_node_count == rows[~rows.driver].instance_id.nunique()
-    assert got.node_minutes == len(rows)
+    assert got.sample_count == len(rows)
 
 
 def test_hourly_utilization_matches_raw_for_every_cluster_hour(raw_nodes, utilization):
     expected = raw_nodes.groupby(["workspace_id", "cluster_id", "hour"]).agg(
         nodes=("instance_id", "nunique"), avg_cpu=("cpu", "mean"), max_cpu=("cpu", "max"),
         avg_mem=("mem_used_percent", "mean"), max_mem=("mem_used_percent", "max"))
-    got = utilization.set_index(["workspace_id", "cluster_id", "hour_start"]).sort_index()
+    got = utilization.set_index(["workspace_id", "cluster_id", "hour"]).sort_index()
     assert not got.index.duplicated().any()
     assert set(got.index) == set(expected.index)
     for key, want in expected.iterrows():

@@ -80,7 +80,7 @@ def test_executive_summary_keeps_the_other_region_workspace_with_its_cost(priced
     current = _in(priced_usage, start, end).groupby("workspace_id")
     previous = _in(priced_usage, start - dt.timedelta(days=30), start - dt.timedelta(days=1)).groupby("workspace_id")
     names = pd.read_parquet(demo_source / "access" / "workspaces_latest").set_index("workspace_id").workspace_name
-    got = _rows(pipeline_output, "executive_summary")
+    got = _rows(pipeline_output, "executive_summary_30d")
 
     assert sorted(got.index) == sorted(demo_facts.workspace_ids)
     remote = demo_facts.remote_workspace_id
@@ -114,7 +114,7 @@ def test_executive_summary_job_outcomes_count_each_run_once(window, pipeline_out
     final = terminal.groupby(["workspace_id", "run_id"]).result_state.last()
     runs = pd.DataFrame({"run_date": first}).join(final.rename("final"), how="inner").reset_index()
     runs = runs[(runs.run_date >= start) & (runs.run_date <= end)]
-    got = _rows(pipeline_output, "executive_summary")
+    got = _rows(pipeline_output, "executive_summary_30d")
     for workspace in demo_facts.home_workspace_ids:
         mine = runs[runs.workspace_id == workspace]
         row = got.loc[workspace]
@@ -145,7 +145,7 @@ def test_aiml_costs_equal_raw_and_share_is_a_fraction(priced_usage, window, pipe
     usage["category"] = usage.apply(_aiml_category, axis=1)
     by_category = usage.groupby(["workspace_id", "category"]).cost.sum()
     totals = usage.groupby("workspace_id").cost.sum()
-    got = _rows(pipeline_output, "aiml_executive_summary")
+    got = _rows(pipeline_output, "aiml_executive_summary_30d")
 
     assert sorted(got.index) == sorted(demo_facts.workspace_ids)  # the workspace without AI/ML usage too
     assert got.aiml_cost_share.between(0, 1).all()

@@ -39,7 +39,7 @@ def raw_runs(raw_slices) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def runs_summary(pipeline_output) -> pd.DataFrame:
-    return pipeline_output.table("job_runs_summary").toPandas()
+    return pipeline_output.table("job_runs").toPandas()
 
 
 @pytest.fixture(scope="module")

@@ -132,7 +132,7 @@ def test_planted_cost_spike_is_flagged_and_nothing_before_14_days_of_history(pri
     both = merged.dropna(subset=["z"])
     assert merged.z_score.isna().equals(merged.z.isna())
     assert ((both.z_score - both.z).abs() < 1e-4).all()  # per-row cost rounding moves z slightly
-    assert ((both.rolling_mean_cost_usd - both["mean"]).abs() < CENT).all()
+    assert ((both.ma30_cost - both["mean"]).abs() < CENT).all()
     assert list(merged[merged.is_anomaly][["workspace_id", "usage_date"]].itertuples(index=False)) == \
         list(merged[merged.flagged][["workspace_id", "usage_date"]].itertuples(index=False))
 
@@ -214,10 +214,10 @@ def test_top_consumers_dense_ranks_latest_job_names_and_costs(priced_usage, pipe
     assert (merged.run_count == merged.runs.fillna(0)).all()
 
     for workspace, rows in got.groupby("workspace_id"):
-        rows = rows.sort_values(["rank", "job_id"])
+        rows = rows.sort_values(["cost_rank", "job_id"])
         # dense ranking by cost: starts at 1, steps by one exactly where the cost drops
-        assert rows["rank"].iloc[0] == 1
-        costs, ranks = list(rows.total_cost_usd), list(rows["rank"])
+        assert rows["cost_rank"].iloc[0] == 1
+        costs, ranks = list(rows.total_cost_usd), list(rows["cost_rank"])
         for (c1, r1), (c2, r2) in zip(zip(costs, ranks), zip(costs[1:], ranks[1:])):
             assert (r2 == r1 and c2 == c1) or (r2 == r1 + 1 and c2 < c1)
         # the top jobs of the workspace, none left out
@@ -305,7 +305,7 @@ def test_user_activity_matches_raw_run_as_usage(priced_usage, pipeline_output):
                      jobs=("job_id", "nunique"), runs=("job_run_id", "nunique"))
                 .reset_index())
     expected = expected[expected.net.abs() > 1e-12]
-    got = _rows(pipeline_output, "user_activity_30d")
+    got = _rows(pipeline_output, "user_cost_30d")
     merged = expected.merge(got, on=["workspace_id", "run_as"], how="outer", indicator=True)
     assert (merged._merge == "both").all()
     assert ((merged.total_cost_usd - merged.cost).abs() < CENT).all()
