@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 from engine.render.registry import renderer, template
 from engine.render.viewmodel import HEADER, KIND_LABELS, collapse, first_sentence, sql_ident, sql_string
-from engine.spec.model import DatasetKind, Project, ShareMembership, Table
+from engine.spec.model import CONSOLIDATED_PREFIX, DatasetKind, Project, ShareMembership, Table
 
 PROVIDER_SQL = "generated/sql/delta_sharing_provider.sql"
 RECIPIENT_SQL = "generated/sql/delta_sharing_recipient.sql"
-CONSOLIDATED_PREFIX = "all_workspaces_"
 # Convention for the cross-workspace cost views: a shared table with these columns holds daily cost
 # per workspace; when several do, the one with the fewest columns (the most aggregated) is used.
 COST_COLUMNS = ("usage_date", "workspace_id", "total_cost_usd")
