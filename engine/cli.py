@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each stage registers its own subcommands with @command in its `commands` module.
 COMMAND_MODULES = ("engine.demo.commands", "engine.runtime.commands", "engine.render.commands", "engine.deploy.commands",
-                   "engine.alerts.commands")
+                   "engine.alerts.commands", "engine.report.commands")
 
 
 def _load_optional_commands() -> None:

@@ -572,7 +572,7 @@ def dashboard_reads_catalog(ctx: RuleContext, entry: DashboardEntry) -> Iterator
             if name.startswith("system."):
                 yield _query_diagnostic(entry, i, "SYSTEM_READ",
                                         f"dataset '{dataset.name}' reads {name}: dashboards read the catalog's gold and silver tables, "
-                                        "never system tables (slow, unpriced, unaggregated); build a gold table from it")
+                                        "never system tables (slow, unpriced, unaggregated); build a gold table from it", needle)
                 continue
             table = ctx.known(name)
             if table is None:
