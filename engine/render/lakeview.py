@@ -41,7 +41,7 @@ from engine.spec.model import (
 GRID_COLUMNS = 6
 # (width, height) on the grid when the spec sets none.
 DEFAULT_SIZES = {
-    WidgetType.COUNTER: (2, 3),
+    WidgetType.COUNTER: (2, 2),
     WidgetType.LINE: (3, 6),
     WidgetType.BAR: (3, 6),
     WidgetType.AREA: (3, 6),

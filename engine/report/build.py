@@ -93,6 +93,7 @@ class ReportResult:
     index: Path
     pages: dict[str, Path]  # dashboard name -> its HTML file
     errors: int  # widgets whose query failed
+    view: ReportView
 
 
 # --- building --------------------------------------------------------------------------------------
@@ -310,7 +311,7 @@ def write_report(view: ReportView, folder: Path) -> ReportResult:
         pages[dashboard.name] = path
     index = folder / "index.html"
     write_atomic(index, env.get_template("index.html.j2").render(report=view, plotly=PLOTLY_JS))
-    return ReportResult(folder, index, pages, sum(d.errors for d in view.dashboards))
+    return ReportResult(folder, index, pages, sum(d.errors for d in view.dashboards), view)
 
 
 def figure_data(text: str) -> dict:
