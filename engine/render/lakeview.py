@@ -6,7 +6,7 @@ widgets holding one query over a dataset (`fields` with their expressions; the w
 and a versioned `spec` (`widgetType`, `encodings`, `frame`); a PAGE_TYPE_GLOBAL_FILTERS page whose
 filter widgets bind each parameter on every dataset that uses it.
 
-Tables are written unqualified (`cost_by_sku`, or `all_workspaces_cost_by_sku` for a central
+Tables are written unqualified (`my_table`, or `all_workspaces_my_table` for a central
 dashboard): the bundle sets `dataset_catalog` / `dataset_schema` per target, which apply exactly to
 names that are not fully qualified, so one file deploys to every target.
 
