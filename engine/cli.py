@@ -43,7 +43,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     project = load_project(args.specs)
     elapsed = time.perf_counter() - started
-    print(f"ok: {len(project.tables)} tables valid in {args.specs} ({elapsed:.2f}s)")
+    dashboards = f", {len(project.dashboards)} dashboards" if project.dashboards else ""
+    print(f"ok: {len(project.tables)} tables{dashboards} valid in {args.specs} ({elapsed:.2f}s)")
     return EXIT_OK
 
 
