@@ -635,7 +635,10 @@ def dashboard_filters_bind(ctx: RuleContext, entry: DashboardEntry) -> Iterator[
         if f.parameter not in used:
             yield entry.diag(("filters", i, "parameter"), "UNBOUND_FILTER",
                              f"filter '{f.title}' sets :{f.parameter}, which no dataset query uses{_suggest(f.parameter, used)}")
-        if f.values_dataset is not None:
+        if f.type is FilterType.DATE_RANGE and ("filters", i, "values") in entry.positions.keys:
+            yield entry.diag(("filters", i, "values"), "FILTER_KEY_NOT_APPLICABLE",
+                             "a date_range filter offers a date picker, not values from a dataset", key=True)
+        elif f.values_dataset is not None:
             yield from _field_exists(entry, ("filters", i, "values"), f.values_dataset, f.values_field)
 
 
