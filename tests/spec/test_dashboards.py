@@ -111,3 +111,19 @@ def test_parameters_are_used_as_their_filter_allows():
 ])
 def test_bad_queries_get_a_code(query, code):
     assert code in {p.code for p in analyze(query, SCHEMA, frozenset()).problems}
+
+
+def test_both_schema_engines_agree_on_dashboard_files():
+    """fastjsonschema (the fast path) and jsonschema (the explanations) judge every dashboard file alike."""
+    import yaml
+
+    from engine.spec.schema import DASHBOARD_SCHEMA, _validator, is_valid_shape
+
+    files = sorted((REPO / "specs" / "dashboards").glob("*.yaml")) + sorted((REPO / "tests" / "spec" / "corpus").glob("dashboard_*/dashboards/*.yaml"))
+    verdicts = set()
+    for path in files:
+        document = yaml.safe_load(path.read_text())
+        reference = not any(True for _ in _validator(DASHBOARD_SCHEMA).iter_errors(document))
+        assert is_valid_shape(document, DASHBOARD_SCHEMA) == reference, path
+        verdicts.add(reference)
+    assert verdicts == {True, False}
