@@ -43,7 +43,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     project = load_project(args.specs)
     elapsed = time.perf_counter() - started
-    print(f"ok: {len(project.tables)} tables valid in {args.specs} ({elapsed:.2f}s)")
+    dashboards = f", {len(project.dashboards)} dashboards" if project.dashboards else ""
+    print(f"ok: {len(project.tables)} tables{dashboards} valid in {args.specs} ({elapsed:.2f}s)")
     return EXIT_OK
 
 
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each stage registers its own subcommands with @command in its `commands` module.
 COMMAND_MODULES = ("engine.demo.commands", "engine.runtime.commands", "engine.render.commands", "engine.deploy.commands",
-                   "engine.alerts.commands")
+                   "engine.alerts.commands", "engine.report.commands")
 
 
 def _load_optional_commands() -> None:

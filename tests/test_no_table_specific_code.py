@@ -9,7 +9,7 @@ from engine.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
 # The demo generator and the source registry name *system* tables, which is their job.
-GENERIC_STAGES = ("spec", "graph", "runtime", "render", "deploy", "alerts", "testing", "cli.py", "errors.py")
+GENERIC_STAGES = ("spec", "graph", "runtime", "render", "deploy", "alerts", "testing", "report", "cli.py", "errors.py")
 
 
 def test_engine_stages_name_no_catalog_table():

@@ -37,7 +37,7 @@ class Renderer:
 
 RENDERERS: dict[str, Renderer] = {}
 # Modules that register more renderers on import (kept apart because they are larger).
-RENDERER_MODULES = ("engine.render.sharing", "engine.render.alerts", "engine.render.data_tests")
+RENDERER_MODULES = ("engine.render.sharing", "engine.render.alerts", "engine.render.data_tests", "engine.render.lakeview")
 
 
 def renderer(name: str, description: str) -> Callable[[RenderFn], RenderFn]:

@@ -9,11 +9,11 @@ import dataclasses
 from pathlib import Path
 
 from engine.graph import CycleError, topological_order
-from engine.spec.build import alert_from_doc, settings_from_doc, tables_from_doc
+from engine.spec.build import alert_from_doc, dashboard_from_doc, settings_from_doc, tables_from_doc
 from engine.spec.errors import Diagnostic, SpecError, display_path
 from engine.spec.files import discover
 from engine.spec.loader import Document, Positions, load_yaml
-from engine.spec.model import Project, ProjectSettings, Table
+from engine.spec.model import Dashboard, Project, ProjectSettings, Table
 
 # The checks (JSON Schema via jsonschema, SQL rules via sqlglot) are imported inside the functions
 # that validate: importing the model or the manifest reader (the pipeline runtime does both on
@@ -62,11 +62,13 @@ def load_project(specs_dir: Path) -> Project:
     ctx = RuleContext(entries, settings, settings_positions, specs_dir, ghost_names=frozenset(ghosts))
     diagnostics.extend(check(ctx))
     alerts = _load_alerts(found.alerts, ctx, diagnostics)
+    dashboards = _load_dashboards(found.dashboards, ctx, diagnostics)
     if diagnostics:
         raise SpecError(diagnostics)
     assert settings is not None
     return Project(settings=settings, tables=_ordered([e.table for e in entries]), specs_dir=str(specs_dir),
-                   alerts=tuple(sorted(alerts, key=lambda a: a.name)))
+                   alerts=tuple(sorted(alerts, key=lambda a: a.name)),
+                   dashboards=tuple(sorted(dashboards, key=lambda d: d.name)))
 
 
 def _load_alerts(files: tuple[Path, ...], ctx, diagnostics: list[Diagnostic]) -> list:
@@ -83,6 +85,31 @@ def _load_alerts(files: tuple[Path, ...], ctx, diagnostics: list[Diagnostic]) ->
         loaded.append((alert_from_doc(doc, table.keys if table else ()), doc.positions, path))
     diagnostics.extend(check_alerts(ctx, loaded))
     return [alert for alert, _, _ in loaded]
+
+
+def _load_dashboards(files: tuple[Path, ...], ctx, diagnostics: list[Diagnostic]) -> list[Dashboard]:
+    """specs/dashboards/*.yaml: shape, then sqlglot derives each dataset's columns and the rules check them."""
+    from engine.spec.rules import DashboardEntry, analyze_dashboard, check_dashboards
+    from engine.spec.schema import DASHBOARD_SCHEMA
+
+    entries = []
+    for path in files:
+        doc, valid = _load_document(path, DASHBOARD_SCHEMA, diagnostics)
+        if not valid:
+            continue
+        dashboard = dashboard_from_doc(doc)
+        entries.append(DashboardEntry(dashboard, doc.positions, path, analyze_dashboard(ctx, dashboard)))
+    diagnostics.extend(check_dashboards(ctx, entries))
+    return [_with_derived_columns(entry) for entry in entries]
+
+
+def _with_derived_columns(entry) -> Dashboard:
+    """The dashboard with each dataset's output columns and parameters, as sqlglot derived them."""
+    datasets = tuple(
+        dataclasses.replace(d, columns=entry.analyses[d.name].columns, parameters=entry.analyses[d.name].parameter_names)
+        for d in entry.dashboard.datasets
+    )
+    return dataclasses.replace(entry.dashboard, datasets=datasets)
 
 
 def _load_settings(path: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:

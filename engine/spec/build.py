@@ -8,13 +8,21 @@ from typing import Any
 from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec.loader import Document, KeyPath
 from engine.spec.model import (
+    Aggregate,
     Alert,
     AlertWindow,
     CentralView,
     Channel,
     Column,
+    Dashboard,
+    DashboardDataset,
+    DashboardFilter,
+    DashboardPage,
+    DashboardScope,
     Expectation,
+    FilterType,
     Layer,
+    Measure,
     OnViolation,
     Pattern,
     ProjectSettings,
@@ -27,6 +35,8 @@ from engine.spec.model import (
     ShareMembership,
     Table,
     Tier,
+    Widget,
+    WidgetType,
 )
 
 # Bronze streaming tables keep two years unless their spec says otherwise: longer than any system
@@ -209,4 +219,52 @@ def alert_from_doc(doc: Document, keys: tuple[str, ...]) -> Alert:
         schedule=d.get("schedule", DEFAULT_ALERT_SCHEDULES[tier]),
         location=doc.positions.at(()),
         within=AlertWindow(d["within"]["column"], d["within"]["days"]) if "within" in d else None,
+    )
+
+
+DEFAULT_DATE_RANGE = ("now-30d/d", "now/d")  # Lakeview's relative dates: the last 30 days up to today
+ALL_VALUES = "<ALL>"  # the single-select default that means "no filter" (datasets test `:p = '<ALL>' OR ...`)
+
+
+def dashboard_from_doc(doc: Document) -> Dashboard:
+    """The dashboard as written; datasets' columns and parameters are derived by the rules (sqlglot)."""
+    d, pos = doc.data, doc.positions
+    filters = []
+    for i, f in enumerate(d.get("filters", ())):
+        kind = FilterType(f["type"])
+        default = f.get("default")
+        if kind is FilterType.DATE_RANGE:
+            default = (default["min"], default["max"]) if isinstance(default, dict) else DEFAULT_DATE_RANGE
+        elif not isinstance(default, str):
+            default = ALL_VALUES
+        values = f.get("values", {})
+        filters.append(DashboardFilter(f["parameter"], kind, f["title"], default, values.get("dataset"), values.get("field"),
+                                       pos.at(("filters", i))))
+    datasets = tuple(DashboardDataset(ds["name"], ds["title"], ds["query"], pos.at(("datasets", i, "query")))
+                     for i, ds in enumerate(d["datasets"]))
+    pages = tuple(
+        DashboardPage(page["name"], page["title"], tuple(
+            _widget(w, f"{page['name']}_{j + 1}", pos.at(("pages", i, "widgets", j))) for j, w in enumerate(page["widgets"])
+        ))
+        for i, page in enumerate(d["pages"])
+    )
+    return Dashboard(
+        name=d["name"], title=d["title"], description=d["description"].strip(),
+        scope=DashboardScope(d.get("scope", "workspace")), filters=tuple(filters), datasets=datasets, pages=pages,
+        location=pos.at(()),
+    )
+
+
+def _measure(m: dict | None) -> Measure | None:
+    if m is None:
+        return None
+    return Measure(m["field"], Aggregate(m.get("agg", "sum")), m.get("title"))
+
+
+def _widget(w: dict, default_name: str, location) -> Widget:
+    return Widget(
+        name=w.get("name", default_name), type=WidgetType(w["type"]), title=w.get("title"), dataset=w.get("dataset"),
+        x=w.get("x"), bin=w.get("bin"), y=_measure(w.get("y")), value=_measure(w.get("value")), color=w.get("color"),
+        columns=tuple(w.get("columns", ())), format=w.get("format"), markdown=w.get("markdown"),
+        width=w.get("width"), height=w.get("height"), location=location,
     )

@@ -18,8 +18,9 @@ from engine.spec.errors import Diagnostic, display_path
 
 PROJECT_FILE = "project.yaml"
 ALERTS_FOLDER = "alerts"
+DASHBOARDS_FOLDER = "dashboards"
 # Folders under specs/ that hold other kinds of spec, not tables.
-NON_TABLE_FOLDERS = frozenset({ALERTS_FOLDER})
+NON_TABLE_FOLDERS = frozenset({ALERTS_FOLDER, DASHBOARDS_FOLDER})
 SPEC_SUFFIXES = (".yaml", ".yml")
 MAX_SPEC_BYTES = 1_000_000  # a table spec is a few KB; anything larger is not a spec
 
@@ -30,6 +31,7 @@ class SpecFiles:
     tables: tuple[Path, ...]
     alerts: tuple[Path, ...]
     problems: tuple[Diagnostic, ...]
+    dashboards: tuple[Path, ...] = ()
 
 
 def discover(specs_dir: Path) -> SpecFiles:
@@ -46,6 +48,7 @@ def discover(specs_dir: Path) -> SpecFiles:
     problems: list[Diagnostic] = []
     tables: list[Path] = []
     alerts: list[Path] = []
+    dashboards: list[Path] = []
     for path in _walk(specs_dir, problems):
         relative = path.relative_to(specs_dir)
         if len(relative.parts) < 2 or relative.parts[0].startswith("."):
@@ -55,9 +58,11 @@ def discover(specs_dir: Path) -> SpecFiles:
             problems.append(refused)
         elif relative.parts[0] == ALERTS_FOLDER:
             alerts.append(path)
+        elif relative.parts[0] == DASHBOARDS_FOLDER:
+            dashboards.append(path)
         elif relative.parts[0] not in NON_TABLE_FOLDERS:
             tables.append(path)
-    return SpecFiles(project, tuple(sorted(tables)), tuple(sorted(alerts)), tuple(problems))
+    return SpecFiles(project, tuple(sorted(tables)), tuple(sorted(alerts)), tuple(problems), tuple(sorted(dashboards)))
 
 
 def check_spec_file(path: Path, root: Path) -> Diagnostic | None:

@@ -124,8 +124,13 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _decode(inner, value, where)
+        options = [a for a in args if a is not type(None)]
+        for option in options[:-1]:  # e.g. `str | tuple[str, str]`: the first that fits
+            try:
+                return _decode(option, value, where)
+            except (TypeError, ValueError):
+                continue
+        return _decode(options[-1], value, where)
     if hint is Location:
         file, line, col = value.rsplit(":", 2)
         return Location(file, int(line), int(col))

@@ -244,6 +244,11 @@ class ProjectSettings:
     targets: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     location: Location | None = None
 
+    @property
+    def mounted_shares(self) -> frozenset[str]:
+        """Shares some provider's catalog mounts in the central workspace: their tables get consolidated views."""
+        return frozenset(p.share for p in self.providers)
+
 
 class Tier(str, enum.Enum):
     P1 = "P1"
@@ -291,6 +296,146 @@ class Alert:
     within: AlertWindow | None = None
 
 
+# --- dashboards ----------------------------------------------------------------------------------
+
+# The column the consolidated views (CONSOLIDATED_PREFIX) add: which provider a row comes from.
+SOURCE_WORKSPACE_COLUMN = "source_workspace"
+
+
+class DashboardScope(str, enum.Enum):
+    WORKSPACE = "workspace"  # ${table} reads the table in the target's catalog and schema
+    CENTRAL = "central"  # ${table} reads all_workspaces_<table> in the central catalog and schema
+
+
+class FilterType(str, enum.Enum):
+    DATE_RANGE = "date_range"  # a DATE range: :p.min and :p.max
+    SINGLE_SELECT = "single_select"  # one STRING: :p
+
+
+class WidgetType(str, enum.Enum):
+    COUNTER = "counter"
+    LINE = "line"
+    BAR = "bar"
+    AREA = "area"
+    PIE = "pie"
+    TABLE = "table"
+    TEXT = "text"
+
+    @property
+    def is_chart(self) -> bool:
+        return self in (WidgetType.LINE, WidgetType.BAR, WidgetType.AREA, WidgetType.PIE)
+
+
+class Aggregate(str, enum.Enum):
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    COUNT = "count"
+    COUNT_DISTINCT = "count_distinct"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class DatasetColumn:
+    """One output column of a dataset's query, as sqlglot derives it; `type` in Databricks SQL."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class DashboardDataset:
+    name: str
+    title: str
+    query: str  # as written: tables as ${table}, parameters as :name
+    location: Location | None = field(default=None, compare=False)
+    columns: tuple[DatasetColumn, ...] = ()  # derived at validation
+    parameters: tuple[str, ...] = ()  # parameter keywords the query uses, sorted
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(sorted({m.group(1) for m in REFERENCE.finditer(self.query)}))
+
+    def column(self, name: str) -> DatasetColumn | None:
+        return next((c for c in self.columns if c.name.lower() == name.lower()), None)
+
+
+@dataclass(frozen=True)
+class DashboardFilter:
+    parameter: str
+    type: FilterType
+    title: str
+    default: str | tuple[str, str]  # single_select: the value; date_range: (min, max)
+    values_dataset: str | None = None
+    values_field: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Measure:
+    field: str
+    agg: Aggregate = Aggregate.SUM
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Widget:
+    name: str
+    type: WidgetType
+    title: str | None = None
+    dataset: str | None = None
+    x: str | None = None
+    bin: str | None = None  # day | week | month
+    y: Measure | None = None
+    value: Measure | None = None
+    color: str | None = None
+    columns: tuple[str, ...] = ()
+    format: str | None = None  # number | currency | percent
+    markdown: str | None = None
+    width: int | None = None
+    height: int | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every dataset field the widget names."""
+        named = [self.x, self.color, *(m.field for m in (self.y, self.value) if m), *self.columns]
+        return tuple(f for f in named if f)
+
+
+@dataclass(frozen=True)
+class DashboardPage:
+    name: str
+    title: str
+    widgets: tuple[Widget, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Datasets (SQL over catalog tables), pages of widgets, global filters bound to parameters."""
+
+    name: str
+    title: str
+    description: str
+    scope: DashboardScope
+    filters: tuple[DashboardFilter, ...]
+    datasets: tuple[DashboardDataset, ...]
+    pages: tuple[DashboardPage, ...]
+    location: Location | None = field(default=None, compare=False)
+
+    def dataset(self, name: str) -> DashboardDataset | None:
+        return next((d for d in self.datasets if d.name == name), None)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(sorted({t for d in self.datasets for t in d.tables}))
+
+    def bound_datasets(self, parameter: str) -> tuple[DashboardDataset, ...]:
+        """The datasets a filter on `parameter` binds to: those whose query uses it."""
+        return tuple(d for d in self.datasets if parameter in d.parameters)
+
+
 @dataclass(frozen=True)
 class Project:
     """Everything validated: settings, tables in topological order, and the graph over them."""
@@ -299,6 +444,7 @@ class Project:
     tables: tuple[Table, ...]  # topological order, ties broken by name
     specs_dir: str
     alerts: tuple[Alert, ...] = ()
+    dashboards: tuple[Dashboard, ...] = ()
 
     def table(self, name: str) -> Table:
         for t in self.tables:

@@ -18,7 +18,22 @@ from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_nam
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
 from engine.names import did_you_mean
-from engine.spec.model import CONSOLIDATED_PREFIX, IDENTIFIER_COLUMNS, REFERENCE, DatasetKind, Pattern, ProjectSettings, Schedule, Table
+from engine.spec.model import (
+    CONSOLIDATED_PREFIX,
+    IDENTIFIER_COLUMNS,
+    REFERENCE,
+    SOURCE_WORKSPACE_COLUMN,
+    Aggregate,
+    Dashboard,
+    DashboardScope,
+    DatasetKind,
+    FilterType,
+    Pattern,
+    ProjectSettings,
+    Schedule,
+    Table,
+    Widget,
+)
 from engine.sql.types import TypeSyntaxError, canonical
 
 SOURCE_PATTERNS = (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2)
@@ -573,3 +588,269 @@ def check_alerts(ctx: RuleContext, alerts: list) -> list[Diagnostic]:
         if channel.type == "email" and not channel.to:
             diag(("channel",), "CHANNEL_INCOMPLETE", "an email channel needs 'to': a list of addresses")
     return diagnostics
+
+
+# --- dashboards ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DashboardEntry:
+    """A dashboard as written, with its file's positions and what sqlglot derived from each dataset."""
+
+    dashboard: Dashboard
+    positions: Positions
+    path: Path
+    analyses: dict  # dataset name -> engine.spec.dashboard_sql.QueryAnalysis
+
+    def diag(self, path: KeyPath, code: str, message: str, *, key: bool = False) -> Diagnostic:
+        return self.positions.diagnostic(path, code, message, key=key)
+
+    def dataset_index(self, name: str) -> int:
+        return next(i for i, d in enumerate(self.dashboard.datasets) if d.name == name)
+
+    def widgets(self) -> Iterator[tuple[KeyPath, Widget]]:
+        for i, page in enumerate(self.dashboard.pages):
+            for j, widget in enumerate(page.widgets):
+                yield ("pages", i, "widgets", j), widget
+
+
+DashboardRule = Callable[[RuleContext, DashboardEntry], Iterable[Diagnostic]]
+DASHBOARD_RULES: list[DashboardRule] = []
+
+
+def dashboard_rule(fn: DashboardRule) -> DashboardRule:
+    DASHBOARD_RULES.append(fn)
+    return fn
+
+
+def dashboard_schema(ctx: RuleContext, dashboard: Dashboard) -> dict[str, dict[str, str]]:
+    """Table -> {column: type} for every catalog table the dashboard's datasets name as ${table}.
+
+    A central dashboard reads each table's consolidated view, which adds the provider's name.
+    """
+    schema = {}
+    for name in dashboard.tables:
+        table = ctx.known(name)
+        if table is None:
+            continue
+        columns = {c.name: c.type for c in table.all_columns}
+        if dashboard.scope is DashboardScope.CENTRAL:
+            columns = {SOURCE_WORKSPACE_COLUMN: "STRING", **columns}
+        schema[name] = columns
+    return schema
+
+
+def analyze_dashboard(ctx: RuleContext, dashboard: Dashboard) -> dict:
+    from engine.spec.dashboard_sql import analyze
+
+    schema = dashboard_schema(ctx, dashboard)
+    ranges = frozenset(f.parameter for f in dashboard.filters if f.type is FilterType.DATE_RANGE)
+    return {d.name: analyze(d.query, {t: schema[t] for t in d.tables if t in schema}, ranges) for d in dashboard.datasets}
+
+
+def check_dashboards(ctx: RuleContext, entries: list[DashboardEntry]) -> list[Diagnostic]:
+    """Dashboards have unique names matching their files; each passes every dashboard rule."""
+    diagnostics: list[Diagnostic] = []
+    seen: dict[str, str] = {}
+    for entry in entries:
+        name = entry.dashboard.name
+        if name in seen:
+            diagnostics.append(entry.diag(("name",), "DUPLICATE_DASHBOARD", f"dashboard '{name}' is already defined in {seen[name]}"))
+        seen.setdefault(name, entry.positions.file)
+        if entry.path.stem != name:
+            diagnostics.append(entry.diag(("name",), "FILE_NAME_MISMATCH", f"dashboard '{name}' must live in a file named {name}.yaml, not {entry.path.name}"))
+        for fn in DASHBOARD_RULES:
+            diagnostics.extend(fn(ctx, entry))
+    return diagnostics
+
+
+def _query_diagnostic(entry: DashboardEntry, index: int, code: str, message: str, needle: str = "", line: int = 0) -> Diagnostic:
+    """Point at `needle` on the query's `line` (1-based inside the SQL), found in the YAML text."""
+    from engine.spec.loader import format_key_path
+
+    path: KeyPath = ("datasets", index, "query")
+    positions = entry.positions
+    start = positions.at(path)
+    lines = positions.text.splitlines()
+    query_lines = entry.dashboard.datasets[index].query.splitlines()
+    found_line, found_col = start.line, start.col
+    if 0 < line <= len(query_lines) and query_lines[line - 1].strip():
+        wanted = query_lines[line - 1].strip()
+        for n in range(start.line - 1, len(lines)):
+            if wanted in lines[n]:
+                found_line, found_col = n + 1, lines[n].find(wanted) + 1
+                break
+    if needle:
+        for n in range(found_line - 1, len(lines)):
+            at = lines[n].find(needle, found_col - 1 if n == found_line - 1 and line else 0)
+            if at >= 0:
+                found_line, found_col = n + 1, at + 1
+                break
+    return Diagnostic(positions.file, found_line, found_col, code, message, format_key_path(path),
+                      snippet(positions.text, found_line, found_col))
+
+
+@dashboard_rule
+def dashboard_unique_names(ctx: RuleContext, entry: DashboardEntry) -> Iterator[Diagnostic]:
+    """Datasets, pages, widgets and filters are referred to by name: each name once."""
+    d = entry.dashboard
+    groups = [
+        ("dataset", [(("datasets", i, "name"), ds.name) for i, ds in enumerate(d.datasets)]),
+        ("page", [(("pages", i, "name"), p.name) for i, p in enumerate(d.pages)]),
+        ("widget", [(path + ("name",), w.name) for path, w in entry.widgets()]),
+        ("filter parameter", [(("filters", i, "parameter"), f.parameter) for i, f in enumerate(d.filters)]),
+    ]
+    for kind, named in groups:
+        seen: set[str] = set()
+        for path, name in named:
+            if name in seen:
+                yield entry.diag(path, "DUPLICATE_NAME", f"{kind} name '{name}' is used twice in dashboard {d.name}")
+            seen.add(name)
+
+
+@dashboard_rule
+def dashboard_reads_catalog(ctx: RuleContext, entry: DashboardEntry) -> Iterator[Diagnostic]:
+    """Datasets read silver and gold tables of the catalog, named ${table}: never system.*, bronze or SQL outside it."""
+    d = entry.dashboard
+    mounted = ctx.settings.mounted_shares if ctx.settings else frozenset()
+    for i, dataset in enumerate(d.datasets):
+        for match in REFERENCE.finditer(dataset.query):
+            name = match.group(1)
+            needle = match.group(0)
+            if name.startswith("system."):
+                yield _query_diagnostic(entry, i, "SYSTEM_READ",
+                                        f"dataset '{dataset.name}' reads {name}: dashboards read the catalog's gold and silver tables, "
+                                        "never system tables (slow, unpriced, unaggregated); build a gold table from it", needle)
+                continue
+            table = ctx.known(name)
+            if table is None:
+                if name not in ctx.ghost_names:
+                    yield _query_diagnostic(entry, i, "UNKNOWN_REFERENCE",
+                                            f"dataset '{dataset.name}' reads '{name}', which is not a table of the catalog{_suggest(name, ctx.by_name)}", needle)
+                continue
+            if table.layer.value == "bronze":
+                yield _query_diagnostic(entry, i, "BRONZE_READ",
+                                        f"dataset '{dataset.name}' reads bronze table {name}: dashboards read silver and gold tables only", needle)
+            if table.dataset_kind is DatasetKind.TEMPORARY_VIEW:
+                yield _query_diagnostic(entry, i, "NOT_IN_CATALOG",
+                                        f"{name} is a pipeline-private temporary view, not in the catalog; set view.persisted: true", needle)
+            if d.scope is DashboardScope.CENTRAL and not any(m.share in mounted for m in table.share):
+                yield _query_diagnostic(entry, i, "NOT_CONSOLIDATED",
+                                        f"a central dashboard reads all_workspaces_{name}, which exists only for tables shared to a share "
+                                        "a provider in project.yaml mounts; add {name} to such a share", needle)
+        for bare in entry.analyses[dataset.name].bare_tables:
+            if bare.name.lower().startswith("system."):
+                yield _query_diagnostic(entry, i, "SYSTEM_READ",
+                                        f"dataset '{dataset.name}' reads {bare.name}: dashboards read the catalog's gold and silver tables, "
+                                        "never system tables (slow, unpriced, unaggregated); build a gold table from it", bare.name, bare.line)
+            else:
+                yield _query_diagnostic(entry, i, "BARE_REFERENCE",
+                                        f"'{bare.name}' is named without the reference syntax: datasets read catalog tables as ${{table}}", bare.name, bare.line)
+
+
+@dashboard_rule
+def dashboard_sql_valid(ctx: RuleContext, entry: DashboardEntry) -> Iterator[Diagnostic]:
+    """Each dataset is one SELECT that parses, and every column it names is declared by a table it reads."""
+    for i, dataset in enumerate(entry.dashboard.datasets):
+        for problem in entry.analyses[dataset.name].problems:
+            if problem.code != "PARAMETER_USAGE":
+                yield _query_diagnostic(entry, i, problem.code, f"dataset '{dataset.name}': {problem.message}", problem.needle, problem.line)
+
+
+@dashboard_rule
+def dashboard_parameters_bound(ctx: RuleContext, entry: DashboardEntry) -> Iterator[Diagnostic]:
+    """Every :parameter a query uses is a filter's, used as its type allows."""
+    d = entry.dashboard
+    filters = {f.parameter for f in d.filters}
+    for i, dataset in enumerate(d.datasets):
+        analysis = entry.analyses[dataset.name]
+        for problem in analysis.problems:
+            if problem.code == "PARAMETER_USAGE":
+                yield _query_diagnostic(entry, i, problem.code, f"dataset '{dataset.name}': {problem.message}", problem.needle, problem.line)
+        for name in analysis.parameter_names:
+            if name not in filters:
+                yield _query_diagnostic(entry, i, "UNKNOWN_PARAMETER",
+                                        f"dataset '{dataset.name}' uses :{name}, but no filter sets it{_suggest(name, filters)}; "
+                                        "declare it under filters", f":{name}")
+
+
+@dashboard_rule
+def dashboard_filters_bind(ctx: RuleContext, entry: DashboardEntry) -> Iterator[Diagnostic]:
+    """Each filter binds to at least one dataset parameter; a select's values come from an existing field."""
+    d = entry.dashboard
+    used = {name for a in entry.analyses.values() for name in a.parameter_names}
+    for i, f in enumerate(d.filters):
+        if f.parameter not in used:
+            yield entry.diag(("filters", i, "parameter"), "UNBOUND_FILTER",
+                             f"filter '{f.title}' sets :{f.parameter}, which no dataset query uses{_suggest(f.parameter, used)}")
+        if f.type is FilterType.DATE_RANGE and ("filters", i, "values") in entry.positions.keys:
+            yield entry.diag(("filters", i, "values"), "FILTER_KEY_NOT_APPLICABLE",
+                             "a date_range filter offers a date picker, not values from a dataset", key=True)
+        elif f.values_dataset is not None:
+            yield from _field_exists(entry, ("filters", i, "values"), f.values_dataset, f.values_field)
+
+
+def _field_exists(entry: DashboardEntry, path: KeyPath, dataset_name: str, field_name: str | None, field_path: KeyPath = ()) -> Iterator[Diagnostic]:
+    dataset = entry.dashboard.dataset(dataset_name)
+    if dataset is None:
+        names = [ds.name for ds in entry.dashboard.datasets]
+        yield entry.diag(path + ("dataset",), "UNKNOWN_DATASET", f"dataset '{dataset_name}' is not defined in this dashboard{_suggest(dataset_name, names)}")
+        return
+    columns = entry.analyses[dataset_name].columns
+    if field_name is None or not columns:  # a query that failed analysis is reported there, once
+        return
+    if field_name.lower() not in {c.name.lower() for c in columns}:
+        yield entry.diag(field_path or path + ("field",), "UNKNOWN_FIELD",
+                         f"'{field_name}' is not a field of dataset '{dataset_name}' (its query returns "
+                         f"{', '.join(c.name for c in columns)}){_suggest(field_name, [c.name for c in columns])}")
+
+
+# Which widget keys apply to which widget type (beyond type, name, title, width, height).
+WIDGET_KEYS = {
+    "counter": {"dataset", "value", "format"},
+    "line": {"dataset", "x", "bin", "y", "color", "format"},
+    "bar": {"dataset", "x", "bin", "y", "color", "format"},
+    "area": {"dataset", "x", "bin", "y", "color", "format"},
+    "pie": {"dataset", "value", "color", "format"},
+    "table": {"dataset", "columns"},
+    "text": {"markdown"},
+}
+_COMMON_WIDGET_KEYS = {"type", "name", "title", "width", "height"}
+_NUMERIC = re.compile(r"(?i)^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL|NUMERIC|REAL|UBIGINT|BYTE|SHORT|LONG)\b")
+_TEMPORAL = re.compile(r"(?i)^(DATE|TIMESTAMP|DATETIME)")
+
+
+@dashboard_rule
+def dashboard_widget_keys(ctx: RuleContext, entry: DashboardEntry) -> Iterator[Diagnostic]:
+    """A key that does not apply to a widget's type would be silently ignored: it is an error."""
+    for path, widget in entry.widgets():
+        allowed = WIDGET_KEYS[widget.type.value] | _COMMON_WIDGET_KEYS
+        for key in sorted(k[-1] for k in entry.positions.keys if len(k) == len(path) + 1 and k[:-1] == path):
+            if key not in allowed:
+                yield entry.diag(path + (key,), "WIDGET_KEY_NOT_APPLICABLE",
+                                 f"a {widget.type.value} widget takes no '{key}' (it takes {', '.join(sorted(allowed - _COMMON_WIDGET_KEYS))})", key=True)
+
+
+@dashboard_rule
+def dashboard_widget_fields(ctx: RuleContext, entry: DashboardEntry) -> Iterator[Diagnostic]:
+    """Every field a widget names is an output column of its dataset; sums and averages are of numbers."""
+    for path, widget in entry.widgets():
+        if widget.dataset is None:
+            continue
+        if entry.dashboard.dataset(widget.dataset) is None:
+            yield from _field_exists(entry, path, widget.dataset, None)
+            continue
+        named: list[tuple[KeyPath, str]] = [((key,), value) for key, value in (("x", widget.x), ("color", widget.color)) if value]
+        named += [((key, "field"), m.field) for key, m in (("y", widget.y), ("value", widget.value)) if m]
+        named += [(("columns", k), column) for k, column in enumerate(widget.columns)]
+        for key_path, field_name in named:
+            yield from _field_exists(entry, path, widget.dataset, field_name, path + key_path)
+        columns = {c.name.lower(): c.type for c in entry.analyses[widget.dataset].columns}
+        for key, measure in (("y", widget.y), ("value", widget.value)):
+            column_type = columns.get(measure.field.lower()) if measure else None
+            if measure and measure.agg in (Aggregate.SUM, Aggregate.AVG) and column_type and column_type != "UNKNOWN" \
+                    and not _NUMERIC.match(column_type):
+                yield entry.diag(path + (key, "agg"), "MEASURE_NOT_NUMERIC",
+                                 f"{measure.agg.value} of '{measure.field}', which is {column_type}: use count or count_distinct, or a numeric field")
+        x_type = columns.get(widget.x.lower()) if widget.x else None
+        if widget.bin and x_type and x_type != "UNKNOWN" and not _TEMPORAL.match(x_type):
+            yield entry.diag(path + ("bin",), "BIN_NOT_DATE", f"bin truncates dates; x '{widget.x}' is {x_type}")

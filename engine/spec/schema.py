@@ -23,6 +23,7 @@ from engine.names import did_you_mean
 TABLE_SCHEMA = "table.schema.json"
 PROJECT_SCHEMA = "project.schema.json"
 ALERT_SCHEMA = "alert.schema.json"
+DASHBOARD_SCHEMA = "dashboard.schema.json"
 
 _CODES = {
     "required": "SPEC_MISSING_KEY",
