@@ -81,8 +81,8 @@ class Position:
 
 @dataclass(frozen=True)
 class QueryField:
-    name: str  # the name encodings refer to, e.g. sum(total_cost_usd)
-    expression: str  # Databricks SQL over the dataset's columns, e.g. SUM(`total_cost_usd`)
+    name: str  # the name encodings refer to, e.g. sum(<column>)
+    expression: str  # Databricks SQL over the dataset's columns, e.g. SUM(`<column>`)
     aggregated: bool
 
 
