@@ -1,8 +1,9 @@
-"""Shared fixtures: one local Spark (one JVM) per test session, and one pipeline run of the catalog.
+"""Shared fixtures: one warm local Spark server per test session, and one pipeline run of the catalog.
 
-Spark's static settings (warehouse, metastore) are fixed when the JVM starts, so every local
+Spark's static settings (warehouse, metastore) are fixed when the server starts, so every local
 pipeline run in the test session shares one LocalLayout root, each with its own pipeline name
-and database.
+and database. Every test that uses Spark (it requests `local_spark`, directly or through another
+fixture, or is marked) gets the `spark` marker: `pytest -m "not spark"` runs the rest without a JVM.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ import pytest
 ROOT = Path(__file__).parent
 
 
+SPARK_FIXTURES = {"local_spark"}  # every fixture that reads Spark depends on this one
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SPARK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.spark)
+
+
 @dataclass
 class LocalSpark:
     root: Path
@@ -23,13 +33,13 @@ class LocalSpark:
 
 
 @pytest.fixture(scope="session")
-def local_spark(tmp_path_factory) -> LocalSpark:
-    from engine.runtime.local import LocalLayout, local_session, write_spark_conf
+def local_spark(tmp_path_factory):
+    from engine.runtime.local import LocalLayout, local_session, stop
 
     root = tmp_path_factory.mktemp("tablesmith_local")
     layout = LocalLayout(root)
-    write_spark_conf(layout)
-    return LocalSpark(root, local_session(layout))
+    yield LocalSpark(root, local_session(layout, echo=lambda _: None))
+    stop(layout)
 
 
 @dataclass
