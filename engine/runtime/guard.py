@@ -106,13 +106,19 @@ class Pending:
             return False
 
 
-def prepare(spark: Any, layout: LocalLayout, schema: str, rebuild: Iterable[str], reset: Iterable[str]) -> None:
-    """Drop the materialized views this run rebuilds and the streaming tables it resets (with their
-    checkpoints); the engine then creates each one afresh, whole."""
-    for name in sorted(set(rebuild) | set(reset)):
+def prepare(spark: Any, layout: LocalLayout, schema: str, rebuild: Iterable[str], partitioned: Iterable[str],
+            reset: Iterable[str]) -> None:
+    """Make the refresh replace whole: drop the partitioned materialized views it rebuilds and the
+    streaming tables it resets (with their checkpoints); the engine creates each one afresh. An
+    unpartitioned table needs nothing: TRUNCATE deletes its whole folder. A folder with no table
+    (left by a killed run before it registered the table) is removed: the engine refuses the location."""
+    registered = {row.tableName.lower() for row in spark.sql(f"SHOW TABLES IN {quote(schema)}").collect()}
+    dropped = (set(partitioned) & set(rebuild)) | set(reset)
+    for name in sorted(dropped & registered):
         spark.sql(f"DROP TABLE IF EXISTS {quote(schema)}.{quote(name)}")
+    for name in sorted(set(rebuild) | dropped):
         folder = layout.table_dir(schema, name)
-        if folder.exists():  # never registered, or left by a killed run: the engine would refuse the location
+        if (name.lower() not in registered or name in dropped) and folder.exists():
             shutil.rmtree(folder)
     for name in sorted(set(reset)):
         shutil.rmtree(layout.checkpoints(schema, name), ignore_errors=True)

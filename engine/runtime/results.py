@@ -38,6 +38,9 @@ class RunResult:
     seconds: float = 0.0
     session_seconds: float = 0.0  # connecting to (or starting) the warm Spark server
     flow_seconds: float = 0.0  # registration, graph and flows
+    register_seconds: float = 0.0  # of which: registering the tables
+    graph_seconds: float = 0.0  # of which: resolving the graph and creating tables, until the first flow event
+    prepare_seconds: float = 0.0  # dropping what is rebuilt whole (before the pipeline)
     check_seconds: float = 0.0  # collecting the run's observations and recording them
     schema: str = ""
     refreshed: tuple[str, ...] = ()
@@ -113,7 +116,8 @@ def summary(result: RunResult) -> str:
     for name, reason in result.skipped.items():
         lines.append(f"{name:<36} {'skipped':<18} {'-':>10} {'-':>8}  {reason}")
     lines.append(
-        f"done in {result.seconds:.1f}s (Spark start {result.session_seconds:.1f}s, pipeline {result.flow_seconds:.1f}s, "
+        f"done in {result.seconds:.1f}s (Spark start {result.session_seconds:.1f}s, prepare {result.prepare_seconds:.1f}s, "
+        f"pipeline {result.flow_seconds:.1f}s [register {result.register_seconds:.1f}s, graph {result.graph_seconds:.1f}s], "
         f"row counts and expectations {result.check_seconds:.1f}s). "
         f"Rows: written by this run (+ appended to a streaming table). "
         f"Tables: database `{result.schema}` in {result.layout.warehouse} (Hive metastore {result.layout.metastore}, "

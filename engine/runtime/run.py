@@ -101,13 +101,16 @@ def run_local(
         guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset).save(pending_file)
         session_seconds = time.perf_counter() - session_started
 
+        prepare_started = time.perf_counter()
         rebuild = [t.name for t in active if plan.refreshes(t.name) and t.dataset_kind in STORED_BATCH]
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
-        guard.prepare(spark, layout, schema, rebuild, plan.reset)
+        partitioned = [t.name for t in active if t.partition_by]
+        guard.prepare(spark, layout, schema, rebuild, partitioned, plan.reset)
+        prepare_seconds = time.perf_counter() - prepare_started
         echo(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
              f"{' (full refresh)' if full_refresh else ''}")
         result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, echo=echo)
-        result.run_id, result.session_seconds = run_id, session_seconds
+        result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
         if result.failed:
             guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset, running=False).save(pending_file)
             if result.failed_expectation:
@@ -175,6 +178,7 @@ def run_pipeline(
 
     tables = {name: TableResult(name, project.table(name).dataset_kind.value) for name in registration.registered}
     result = RunResult(conf.get("tablesmith.run_id", ""), layout, tables, dict(registration.skipped), schema=schema)
+    result.register_seconds = time.perf_counter() - started
     for name, reason in registration.skipped.items():
         echo(f"  - {name:<34} skipped: {reason}")
     events = FlowEvents(tables, echo)
@@ -184,6 +188,8 @@ def run_pipeline(
         for item in stream:
             if "pipeline_event_result" in item:
                 event = item["pipeline_event_result"].event
+                if not result.graph_seconds and "Flow " in event.message:
+                    result.graph_seconds = time.perf_counter() - started - result.register_seconds
                 events.on_event(event.message, event.timestamp.ToDatetime())
     except Exception as exc:  # noqa: BLE001 - the engine reports flow failures as exceptions
         events.errors.append(str(exc))
