@@ -106,14 +106,15 @@ class Pending:
             return False
 
 
-def prepare(spark: Any, layout: LocalLayout, schema: str, rebuild: Iterable[str], partitioned: Iterable[str],
+def prepare(spark: Any, layout: LocalLayout, schema: str, rebuild: Iterable[str], drop: Iterable[str],
             reset: Iterable[str]) -> None:
-    """Make the refresh replace whole: drop the partitioned materialized views it rebuilds and the
-    streaming tables it resets (with their checkpoints); the engine creates each one afresh. An
-    unpartitioned table needs nothing: TRUNCATE deletes its whole folder. A folder with no table
-    (left by a killed run before it registered the table) is removed: the engine refuses the location."""
+    """Make the refresh replace whole: drop the materialized views it rebuilds that are in `drop`
+    (partitioned ones) and the streaming tables it resets (with their checkpoints); the engine
+    creates each one afresh. An unpartitioned table needs nothing: TRUNCATE deletes its whole
+    folder. A folder with no table (left by a killed run before it registered the table) is removed:
+    the engine would refuse the location."""
     registered = {row.tableName.lower() for row in spark.sql(f"SHOW TABLES IN {quote(schema)}").collect()}
-    dropped = (set(partitioned) & set(rebuild)) | set(reset)
+    dropped = (set(drop) & set(rebuild)) | set(reset)
     for name in sorted(dropped & registered):
         spark.sql(f"DROP TABLE IF EXISTS {quote(schema)}.{quote(name)}")
     for name in sorted(set(rebuild) | dropped):

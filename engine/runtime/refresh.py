@@ -28,12 +28,13 @@ class RunState:
     sources: Mapping[str, str] = field(default_factory=dict)  # system table -> files fingerprint
     specs: Mapping[str, str] = field(default_factory=dict)  # table -> spec fingerprint
     daily_built_on: str = ""  # UTC date the daily tables were last refreshed
+    source_root: str = ""  # the folder the system tables were read from
 
     @classmethod
     def load(cls, path: Path) -> "RunState | None":
         try:
             data = json.loads(path.read_text())
-            return cls(dict(data["sources"]), dict(data["specs"]), data.get("daily_built_on", ""))
+            return cls(dict(data["sources"]), dict(data["specs"]), data.get("daily_built_on", ""), data.get("source_root", ""))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # no usable state: refresh everything
 
@@ -41,7 +42,8 @@ class RunState:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(json.dumps({"sources": dict(self.sources), "specs": dict(self.specs),
-                                         "daily_built_on": self.daily_built_on}, indent=1, sort_keys=True))
+                                         "daily_built_on": self.daily_built_on, "source_root": self.source_root},
+                                        indent=1, sort_keys=True))
         temporary.replace(path)
 
 
@@ -111,6 +113,9 @@ def plan_run(
     streaming = {t.name for t in project.tables if t.dataset_kind is DatasetKind.STREAMING_TABLE and t.name in active}
     if full_refresh:
         return RefreshPlan(None, {"*": "full refresh"}, tuple(sorted(streaming)))
+    if previous is not None and previous.source_root and previous.source_root != current.source_root:
+        # Streaming checkpoints remember files by path: another folder would be read again in full.
+        return RefreshPlan(None, {"*": f"source folder changed (was {previous.source_root})"}, tuple(sorted(streaming)))
     select = list(select)
     if select:
         chosen = downstream_closure(project, select)

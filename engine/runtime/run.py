@@ -75,6 +75,7 @@ def run_local(
         sources={s: files_fingerprint(sources.path(s)) for s in sorted({s for t in active for s in t.system_sources})},
         specs={t.name: spec_fingerprint(t) for t in active},
         daily_built_on=today,
+        source_root=str(source_root.resolve()),
     )
     with guard.RunLock(layout):
         pending_file = layout.pending_file(schema)
@@ -104,8 +105,10 @@ def run_local(
         prepare_started = time.perf_counter()
         rebuild = [t.name for t in active if plan.refreshes(t.name) and t.dataset_kind in STORED_BATCH]
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
-        partitioned = [t.name for t in active if t.partition_by]
-        guard.prepare(spark, layout, schema, rebuild, partitioned, plan.reset)
+        # Dropped, not truncated: partitioned views (see engine.runtime.guard) and changed specs
+        # (the engine refuses to change an existing table's partitioning).
+        whole = [t.name for t in active if t.partition_by or plan.reasons.get(t.name) == "spec changed"]
+        guard.prepare(spark, layout, schema, rebuild, whole, plan.reset)
         prepare_seconds = time.perf_counter() - prepare_started
         echo(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
              f"{' (full refresh)' if full_refresh else ''}")
@@ -130,8 +133,8 @@ def run_local(
         result.check_seconds = time.perf_counter() - checks_started
         if not select:
             built_daily = plan.tables is None or any(project.table(n).schedule is Schedule.DAILY for n in plan.tables)
-            RunState(current.sources, current.specs,
-                     today if built_daily else (previous.daily_built_on if previous else "")).save(layout.state_file(schema))
+            RunState(current.sources, current.specs, today if built_daily else (previous.daily_built_on if previous else ""),
+                     current.source_root).save(layout.state_file(schema))
         pending_file.unlink(missing_ok=True)
     result.seconds = time.perf_counter() - began
     echo(summary(result))
