@@ -6,7 +6,7 @@
 - **Pending journal.** Before a run changes any table it writes `<pipeline>-<schema>.pending.json`
   (the tables it will rewrite or reset, its pid and server); a successful run deletes it. The next
   run finds a journal left behind, refreshes (and resets) those tables again, and restarts the warm
-  server if the dead run's server may still be executing its flows.
+  server if the dead run had started its flows there (they may still be executing).
 - **Whole replacement.** Open-source Spark 4.3 pipelines refresh a materialized view with
   `TRUNCATE TABLE` then an append. On a partitioned Parquet table, TRUNCATE deletes only the
   partitions the metastore lists, so files a killed run had committed to a partition it had not yet
@@ -30,7 +30,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from engine.runtime.layout import LocalLayout, write_text
 from engine.runtime.queries import quote
@@ -77,7 +77,7 @@ class Pending:
     server_pid: int
     refresh: tuple[str, ...] | None  # None: every table
     reset: tuple[str, ...] = field(default_factory=tuple)  # streaming tables rebuilt from scratch
-    running: bool = True  # False once the run ended (failed) in a process that saw it end
+    flows_started: bool = False  # the server was running its flows (False again once a failed run ended)
 
     @classmethod
     def load(cls, path: Path) -> "Pending | None":
@@ -85,7 +85,7 @@ class Pending:
             data = json.loads(path.read_text())
             refresh = data["refresh"]
             return cls(str(data["run_id"]), int(data["pid"]), int(data["server_pid"]),
-                       None if refresh is None else tuple(refresh), tuple(data.get("reset", ())), bool(data["running"]))
+                       None if refresh is None else tuple(refresh), tuple(data.get("reset", ())), bool(data["flows_started"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -95,7 +95,7 @@ class Pending:
     @property
     def orphaned(self) -> bool:
         """The run's process died while the server executed its flows (the server may still be)."""
-        if not self.running:
+        if not self.flows_started:
             return False
         try:
             os.kill(self.pid, 0)
@@ -104,6 +104,21 @@ class Pending:
             return True
         except PermissionError:
             return False
+
+
+def stop_orphaned_flows(layout: LocalLayout, pending: "Pending | None", echo: Callable[[str], None]) -> bool:
+    """A run killed while its flows ran leaves them running in the server, which would go on writing
+    under the next run: stop that server (the next command starts a fresh one). True if stopped."""
+    from engine.runtime import server
+
+    if pending is None or not pending.orphaned:
+        return False
+    running = server.running(layout)
+    if running is None or running.pid != pending.server_pid:
+        return False  # that server died with the run
+    echo("the last run was killed while the server ran its flows: restarting the local Spark server")
+    server.stop(layout)
+    return True
 
 
 def prepare(spark: Any, layout: LocalLayout, schema: str, rebuild: Iterable[str], drop: Iterable[str],

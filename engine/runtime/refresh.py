@@ -128,7 +128,7 @@ def plan_run(
     if again is None or plan.tables is None:
         tables = None
     else:
-        redo = downstream_closure(project, again)
+        redo = downstream_closure(project, [*again, *again_reset])
         tables = _selectable(project, list(plan.tables) + redo, active)
         plan = RefreshPlan(tables, {**{n: "unfinished last run" for n in redo}, **plan.reasons}, plan.reset)
     reset = tuple(sorted((set(plan.reset) | set(again_reset)) & streaming))

@@ -11,6 +11,7 @@ states and timings from the engine's events and counts from the flows' own obser
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -92,14 +93,11 @@ def run_local(
         files.write_project(project, layout, conf, specs_dir)
 
         session_started = time.perf_counter()
-        if pending is not None and pending.orphaned:
-            running = server.running(layout)
-            if running is not None and running.pid == pending.server_pid:
-                echo("the last run was killed while the server ran its flows: restarting the local Spark server")
-                server.stop(layout)
+        guard.stop_orphaned_flows(layout, pending, echo)
         spark = server.session(layout, echo)
         info = server.running(layout)
-        guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset).save(pending_file)
+        journal = guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset)
+        journal.save(pending_file)
         session_seconds = time.perf_counter() - session_started
 
         prepare_started = time.perf_counter()
@@ -112,10 +110,11 @@ def run_local(
         prepare_seconds = time.perf_counter() - prepare_started
         echo(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
              f"{' (full refresh)' if full_refresh else ''}")
-        result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, echo=echo)
+        result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, echo=echo,
+                              on_start=lambda: dataclasses.replace(journal, flows_started=True).save(pending_file))
         result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
         if result.failed:
-            guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset, running=False).save(pending_file)
+            journal.save(pending_file)  # ended: its flows no longer run
             if result.failed_expectation:
                 raise CheckFailed(f"expectation failed: {result.failed_expectation}")
             raise CheckFailed(f"pipeline run failed: {result.error}")
@@ -159,6 +158,7 @@ def run_pipeline(
     *,
     refresh: Sequence[str] | None = None,
     echo: Callable[[str], None] = print,
+    on_start: Callable[[], None] = lambda: None,
 ) -> RunResult:
     """Register every table in-process inside the pipelines registry and run the graph (`refresh`:
     only these flows; None: all), reporting each flow from the engine's events."""
@@ -185,6 +185,7 @@ def run_pipeline(
     for name, reason in registration.skipped.items():
         echo(f"  - {name:<34} skipped: {reason}")
     events = FlowEvents(tables, echo)
+    on_start()
     try:
         stream = start_run(spark, graph_id, full_refresh=[], full_refresh_all=False,
                            refresh=list(refresh or ()), dry=False, storage=layout.storage.resolve().as_uri())
