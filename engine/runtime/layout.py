@@ -101,11 +101,13 @@ class LocalLayout:
         ])
 
 
-def write_text(path: Path, text: str) -> None:
-    """Written whole or not at all (a killed run never leaves half a file)."""
+def write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Written whole or not at all (a killed run never leaves half a file), readable as `mode` says."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
     os.replace(temporary, path)
 
 

@@ -294,27 +294,12 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
     info = {"pid": os.getpid(), "port": port, "token": token, "fingerprint": wanted, "instance": instance,
             "started": time.time()}
     path = _info_file(layout)
-    write_text(path, json.dumps(info))
-    os.chmod(path, 0o600)
+    write_text(path, json.dumps(info), mode=0o600)  # holds the token
     print(f"tablesmith: Spark server {instance} listening on 127.0.0.1:{port}", flush=True)
 
     clients = os.open(layout.server_dir / "clients.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    last_busy = time.monotonic()
-    while not stopping:
-        time.sleep(CHECK_EVERY)
-        if not root.is_dir():
-            stopping.append("its folder is gone")
-            break
-        try:
-            fcntl.flock(clients, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            last_busy = time.monotonic()  # a command is connected
-            continue
-        if time.monotonic() - last_busy > idle_seconds and not context.statusTracker().getActiveJobsIds():
-            stopping.append(f"idle for {idle_seconds / 60:.0f} min")
-            break  # keep the lock while stopping: a new command waits, then starts a new server
-        fcntl.flock(clients, fcntl.LOCK_UN)
-    print(f"tablesmith: Spark server {instance} stopping ({stopping[0]})", flush=True)
+    reason = watch(root, clients, idle_seconds, lambda: bool(context.statusTracker().getActiveJobsIds()), stopping)
+    print(f"tablesmith: Spark server {instance} stopping ({reason})", flush=True)
     try:
         current = json.loads(path.read_text())
         if current.get("instance") == instance:
@@ -324,6 +309,25 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
     context.stop()
     os.close(clients)
     return 0
+
+
+def watch(root: Path, clients: int, idle_seconds: float, busy: Callable[[], bool], stopping: list[str]) -> str:
+    """Wait until the server should stop; returns why. Stopping for idleness keeps the clients lock
+    (fd `clients`) exclusively, so a command arriving meanwhile waits and then starts a new server."""
+    last_busy = time.monotonic()
+    while not stopping:
+        time.sleep(CHECK_EVERY)
+        if not root.is_dir():
+            return "its folder is gone"
+        try:
+            fcntl.flock(clients, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            last_busy = time.monotonic()  # a command is connected
+            continue
+        if time.monotonic() - last_busy > idle_seconds and not busy():
+            return f"idle for {idle_seconds / 60:.1f} min"
+        fcntl.flock(clients, fcntl.LOCK_UN)
+    return stopping[0]
 
 
 def main(argv: list[str] | None = None) -> int:
