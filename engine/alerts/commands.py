@@ -21,7 +21,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from engine.alerts.evaluate import evaluate
     from engine.alerts.notify import deliver, messages
     from engine.errors import UserError
-    from engine.runtime.local import LocalLayout, local_session, write_spark_conf
+    from engine.runtime.local import LocalLayout, local_session
     from engine.spec import load_project
 
     project = load_project(args.specs)
@@ -31,8 +31,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     layout = LocalLayout(args.output)
     if not layout.metastore.exists():
         raise UserError(f"no local run found in {args.output}: run `tablesmith run` first")
-    write_spark_conf(layout)
-    spark = local_session(layout)
+    spark = local_session(layout)  # through the folder's warm Spark server (Derby: one process)
     existing = {r.tableName for r in spark.sql(f"SHOW TABLES IN `{project.settings.schema}`").collect()}
     missing = sorted({a.table for a in project.alerts} - existing)
     for name in missing:

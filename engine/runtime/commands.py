@@ -1,4 +1,8 @@
-"""Stage: cli. `tablesmith run`: the pipeline on local Spark Declarative Pipelines."""
+"""Stage: cli. `tablesmith run` (the pipeline on local Spark Declarative Pipelines) and `tablesmith stop`.
+
+Where the source data comes from is decided here: with no `--source` and nothing in the project's
+`source_root`, the demo system tables are written there first (the runtime never imports the demo).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,48 @@ from pathlib import Path
 from engine.cli import EXIT_OK, command, specs_argument
 
 
+def _output_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", type=Path, default=Path(".tablesmith"), help="where tables, metastore and checkpoints live")
+
+
 def _arguments(parser: argparse.ArgumentParser) -> None:
     specs_argument(parser)
     parser.add_argument("--source", type=Path, default=None,
                         help="folder of system tables laid out as <schema>/<table>/ (default: demo data, generated if missing)")
-    parser.add_argument("--output", type=Path, default=Path(".tablesmith"), help="where tables, metastore and checkpoints live")
+    _output_argument(parser)
     parser.add_argument("--full-refresh", action="store_true", help="reset streaming checkpoints and rebuild every table")
-    parser.add_argument("--select", default="", help="comma-separated tables to refresh (others must exist already)")
+    parser.add_argument("--select", default="", help="comma-separated tables to refresh, with everything downstream of them")
 
 
-@command("run", "run every table locally on Spark Declarative Pipelines (incremental on re-runs)", _arguments)
+@command("run", "run the tables locally on Spark Declarative Pipelines (re-runs refresh only what changed)", _arguments)
 def cmd_run(args: argparse.Namespace) -> int:
     from engine.runtime.local import run_local
+    from engine.spec import load_project
 
+    project = load_project(args.specs)  # bad specs stop here, before any data or JVM
+    source = args.source
+    if source is None:
+        source = Path(project.settings.source_root)
+        if not any(source.glob("*/*/*.parquet")):
+            from engine.demo.generator import generate
+
+            print(f"no source data in {source}: writing demo system tables there (tablesmith demo-data)")
+            generate(source)
     select = [name.strip() for name in args.select.split(",") if name.strip()]
-    run_local(args.specs, source=args.source, output=args.output, full_refresh=args.full_refresh, select=select)
+    run_local(args.specs, project=project, source=source, output=args.output, full_refresh=args.full_refresh, select=select)
+    return EXIT_OK
+
+
+@command("stop", "stop the warm local Spark server of an output folder (it also stops by itself when idle)", _output_argument)
+def cmd_stop(args: argparse.Namespace) -> int:
+    from engine.runtime.guard import RunLock
+    from engine.runtime.local import LocalLayout, stop
+
+    layout = LocalLayout(args.output)
+    if not layout.server_dir.exists():
+        print(f"no local Spark server for {args.output}")
+        return EXIT_OK
+    with RunLock(layout, "tablesmith stop"):  # never under a running pipeline
+        pid = stop(layout)
+    print(f"stopped the local Spark server for {args.output} (pid {pid})" if pid else f"no local Spark server running for {args.output}")
     return EXIT_OK

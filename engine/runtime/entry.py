@@ -1,7 +1,8 @@
 """Stage: runtime. The single entry point the generic notebook and the local run both call.
 
     register_pipeline(spark, {"tablesmith.manifest": ".../generated/manifest.json", ...})
-    register_pipeline(spark, conf, project=project)   # the local run: the project it already loaded
+    register_pipeline(spark, conf, project=project)   # the local run: the project it already loaded,
+                                                      # inside the pipelines registry of its own process
 
 Reads the compiled manifest (engine.spec.manifest: no YAML, no checks; they ran in `generate`),
 applies configuration overrides, skips tables whose system sources are not available (with a
@@ -13,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from engine.runtime.backend import PipelineBackend
 from engine.runtime.flows import FlowContext, SystemViewFlow, TableFlow
@@ -30,7 +30,7 @@ SETTING_OVERRIDES = ("catalog", "schema", "account_identifier", "workspace_ident
 # Every setting the notebook passes on (the bundle sets some; all are optional but one of
 # manifest / bundle_root).
 CONF_KEYS = ("manifest", "bundle_root", "catalog", "schema", "account_identifier", "workspace_identifier",
-             "schedule", "enabled_schemas", "mode", "source_root")
+             "schedule", "enabled_schemas", "mode", "source_root", "run_id")
 
 
 @dataclass(frozen=True)
@@ -38,27 +38,6 @@ class Registration:
     project: Project
     registered: tuple[str, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # table -> why
-    context: FlowContext | None = None
-
-    def flow(self, name: str) -> TableFlow:
-        assert self.context is not None
-        return TableFlow(self.project.table(name), self.context)
-
-
-# The local run reads this after the engine imported the definitions file in-process.
-LAST_REGISTRATION: list[Registration] = []
-# The local run puts the project it loaded here while pyspark imports the definitions file (the
-# same notebook as on Databricks), so the specs are read once per run; empty on Databricks.
-PROVIDED_PROJECT: list[Project] = []
-
-
-@contextmanager
-def provided_project(project: Project) -> Iterator[None]:
-    PROVIDED_PROJECT[:] = [project]
-    try:
-        yield
-    finally:
-        PROVIDED_PROJECT.clear()
 
 
 def manifest_path(conf: Mapping[str, str]) -> Path:
@@ -103,9 +82,10 @@ def skipped_tables(tables: list[Table], sources: SystemSource, spark: Any) -> di
 def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBackend | None = None,
                       project: Project | None = None) -> Registration:
     """`project`: an already loaded project (the local run hands over the one it validated);
-    otherwise the manifest named by the configuration is read, once."""
+    otherwise the manifest named by the configuration is read, once. Local runs with
+    `tablesmith.run_id` set observe each flow's counts under that id (engine.runtime.observed)."""
     if project is None:
-        project = PROVIDED_PROJECT[0] if PROVIDED_PROJECT else read_manifest(manifest_path(conf))
+        project = read_manifest(manifest_path(conf))
     project = with_overrides(project, conf)
     local = (conf.get(CONF_PREFIX + "mode") or "databricks") == "local"
     settings = project.settings
@@ -133,12 +113,11 @@ def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBack
         system_views=local,
         qualifier=qualifier,
         temporary_views=frozenset(t.name for t in active if t.dataset_kind is DatasetKind.TEMPORARY_VIEW),
+        observe_run=(conf.get(CONF_PREFIX + "run_id") or "") if local else "",
     )
     if local:
         for name in sorted({s for t in active for s in t.system_sources if t.query}):
             backend.register(SystemViewFlow(name, context).definition())
     for table in active:
         backend.register(TableFlow(table, context).definition())
-    registration = Registration(project, tuple(t.name for t in active), skipped, context)
-    LAST_REGISTRATION[:] = [registration]
-    return registration
+    return Registration(project, tuple(t.name for t in active), skipped)

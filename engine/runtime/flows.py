@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.runtime.backend import DatasetDefinition, native_rules
+from engine.runtime.observed import observation_name
 from engine.runtime.queries import (
     fail_guard,
     identifier_projection,
+    observed_measures,
     passes,
     quote,
     reference_query,
@@ -37,11 +39,12 @@ class FlowContext:
     in_pipeline: frozenset[str]  # tables defined in this pipeline; others are read fully qualified
     apply_expectations: bool  # the engine has no native expectations: the flow applies them
     system_views: bool  # local: system tables in SQL are read through temporary views
-    qualifier: str  # e.g. `main`.`monitoring`: how tables outside this pipeline (or after it ran) are named
-    temporary_views: frozenset[str] = frozenset()  # never published: read by bare name in batch too
+    qualifier: str  # e.g. `main`.`monitoring`: how tables outside this pipeline are named
+    temporary_views: frozenset[str] = frozenset()  # never published
+    observe_run: str = ""  # local run id: each stored table's flow observes its counts (engine.runtime.observed)
 
-    def table_ref(self, name: str, *, batch: bool = False) -> str:
-        if (name in self.in_pipeline and not batch) or name in self.temporary_views:
+    def table_ref(self, name: str) -> str:
+        if name in self.in_pipeline or name in self.temporary_views:
             return quote(name)
         return f"{self.qualifier}.{quote(name)}"
 
@@ -57,7 +60,7 @@ class TableFlow:
         self.ctx = ctx
 
     def __call__(self) -> Any:
-        return self.checked(self.unchecked())
+        return self.checked(self.observed(self.unchecked()))
 
     def definition(self) -> DatasetDefinition:
         t = self.table
@@ -75,25 +78,35 @@ class TableFlow:
 
     # -- building --------------------------------------------------------------------------
 
-    def unchecked(self, *, batch: bool = False) -> Any:
-        """The table's rows before expectations; `batch` reads finished tables (quality metrics)."""
+    def unchecked(self) -> Any:
+        """The table's rows before expectations."""
         t, spark = self.table, self.ctx.spark
         identifiers = identifier_projection(self.ctx.settings)
         if t.pattern in (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2):
-            streaming = t.dataset_kind is DatasetKind.STREAMING_TABLE and not batch
-            frame = self._read_source(t.source, streaming=streaming, batch=batch)
+            frame = self._read_source(t.source, streaming=t.dataset_kind is DatasetKind.STREAMING_TABLE)
             if t.filter:
                 frame = frame.where(t.filter)
             return frame.selectExpr(*source_projection(t), *identifiers)
         if t.pattern is Pattern.SCD2_CURRENT:
-            sql = scd2_current_query(t, self.ctx.table_ref(t.derived_from, batch=batch))
+            sql = scd2_current_query(t, self.ctx.table_ref(t.derived_from))
         elif t.pattern is Pattern.REFERENCE:
             sql = reference_query(t)
         else:
-            sql = resolve_references(t.query, lambda name: self._sql_ref(name, batch))
+            sql = resolve_references(t.query, self._sql_ref)
         # Declared columns by name, then this workspace's identifiers (an upstream's are not kept).
         # No analysis here: the engine forbids it inside query functions.
         return spark.sql(sql).selectExpr(*[quote(c.name) for c in t.columns], *identifiers)
+
+    def observed(self, frame: Any) -> Any:
+        """Local runs: the write job itself counts rows and violations (no second pass).
+
+        Not on temporary views: the engine inlines them into every reader's query."""
+        if not self.ctx.observe_run or self.table.dataset_kind is DatasetKind.TEMPORARY_VIEW:
+            return frame
+        from pyspark.sql import functions as F
+
+        measures = [F.expr(sql).alias(alias) for alias, sql in observed_measures(self.table)]
+        return frame.observe(observation_name(self.ctx.observe_run, self.table.name), *measures)
 
     def checked(self, frame: Any) -> Any:
         if not self.ctx.apply_expectations:
@@ -105,21 +118,21 @@ class TableFlow:
                 frame = frame.where(fail_guard(self.table, expectation))
         return frame
 
-    def _read_source(self, name: str, *, streaming: bool, batch: bool) -> Any:
+    def _read_source(self, name: str, *, streaming: bool) -> Any:
         spark = self.ctx.spark
         if name.startswith("system."):
             return self.ctx.sources.read(spark, name, streaming=streaming)
-        reference = self.ctx.table_ref(name, batch=batch)
+        reference = self.ctx.table_ref(name)
         if not streaming:
             return spark.read.table(reference)
         # Retention deletes old rows of streaming tables (generated/sql/maintenance.sql); a Delta
         # stream fails on such a commit unless it skips it. Appends are still read.
         return spark.readStream.option("skipChangeCommits", "true").table(reference)
 
-    def _sql_ref(self, name: str, batch: bool) -> str:
+    def _sql_ref(self, name: str) -> str:
         if name.startswith("system."):
             return self.ctx.system_ref(name)
-        return self.ctx.table_ref(name, batch=batch)
+        return self.ctx.table_ref(name)
 
 
 class SystemViewFlow:
@@ -141,14 +154,3 @@ class SystemViewFlow:
 
 
 FlowFactory = Callable[[Table, FlowContext], TableFlow]
-
-
-def register_batch_views(ctx: FlowContext, tables: list[Table]) -> None:
-    """Outside the pipeline (quality checks after a local run), recreate what only the pipeline had:
-    the temporary views over system tables and the spec's temporary views, as session views."""
-    for name in sorted({s for t in tables if t.query for s in t.system_sources}):
-        ctx.sources.read(ctx.spark, name, streaming=False).createOrReplaceTempView(system_view_name(name))
-    for table in tables:  # topological order: a view over a view finds its upstream
-        if table.dataset_kind is DatasetKind.TEMPORARY_VIEW:
-            flow = TableFlow(table, ctx)
-            flow.checked(flow.unchecked(batch=True)).createOrReplaceTempView(table.name)

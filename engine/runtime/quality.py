@@ -1,19 +1,17 @@
-"""Stage: runtime. Expectation violation counts after a local run, kept in `_quality_metrics`.
+"""Stage: runtime. Expectation counts of local runs, kept in `_quality_metrics`.
 
-warn: violating rows are in the table, counted there. drop: the rows were filtered out, so the
-table's query is evaluated again before its expectations and counted. fail: a violation stops
-the run, so a finished run has none.
+The counts come from the run itself (engine.runtime.observed): warn rules count the kept rows that
+break them, drop rules the rows they removed, fail rules none (a violation stops the run). A
+streaming table counts the rows this run appended; a materialized view all of its rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Mapping
 
-from engine.runtime.entry import Registration
-from engine.runtime.flows import register_batch_views
-from engine.runtime.queries import passes, quote
-from engine.spec.model import DatasetKind, OnViolation
+from engine.runtime.queries import ROWS_READ, expectation_measure, quote
+from engine.spec.model import DatasetKind, OnViolation, Project
 
 QUALITY_TABLE = "_quality_metrics"
 QUALITY_SCHEMA = (
@@ -21,53 +19,25 @@ QUALITY_SCHEMA = (
     "on_violation STRING, violations BIGINT, rows_checked BIGINT"
 )
 
-
-def measure(
-    spark: Any,
-    registration: Registration,
-    schema: str,
-    only: set[str] | None = None,
-    rows: dict[str, int] | None = None,
-) -> dict[tuple[str, str], tuple[str, int, int | None]]:
-    """(table, expectation) -> (on_violation, violations, rows checked) for registered tables (`only` these).
-
-    `rows`: the tables' row counts, already known; a finished run had no `fail` violation, so
-    those rules cost nothing more.
-    """
-    from pyspark.sql import functions as F
-
-    rows = rows or {}
-    results: dict[tuple[str, str], tuple[str, int, int | None]] = {}
-    if registration.context is not None:
-        active = [registration.project.table(n) for n in registration.registered]
-        register_batch_views(registration.context, active)
-    for name in registration.registered:
-        table = registration.project.table(name)
-        if (only is not None and name not in only) or not table.expectations:
-            continue
-        materialized = table.dataset_kind is not DatasetKind.TEMPORARY_VIEW
-        in_output, recomputed = [], []
-        for expectation in table.expectations:
-            if expectation.on_violation is OnViolation.FAIL:
-                results[(name, expectation.name)] = (expectation.on_violation.value, 0, rows.get(name))
-            elif materialized and expectation.on_violation is OnViolation.WARN:
-                in_output.append(expectation)
-            else:
-                recomputed.append(expectation)
-        for expectations, frame in ((in_output, lambda: spark.read.table(f"{quote(schema)}.{quote(name)}")),
-                                    (recomputed, lambda: registration.flow(name).unchecked(batch=True))):
-            if not expectations:
-                continue
-            aggregates = [F.count(F.lit(1)).alias("__rows")] + [
-                F.sum(F.when(F.expr(passes(e)), 0).otherwise(1)).alias(e.name) for e in expectations
-            ]
-            row = frame().agg(*aggregates).collect()[0]
-            for e in expectations:
-                results[(name, e.name)] = (e.on_violation.value, int(row[e.name] or 0), int(row["__rows"]))
-    return results
+Metrics = dict[tuple[str, str], tuple[str, int, int]]  # (table, expectation) -> (on_violation, violations, rows checked)
 
 
-def record(spark: Any, schema: str, run_id: str, metrics: dict[tuple[str, str], tuple[str, int, int | None]]) -> None:
+def from_observations(project: Project, refreshed: set[str], observed: Mapping[str, Mapping[str, int]]) -> Metrics:
+    """Every expectation of every refreshed stored table; a table the run read nothing for counts zeros
+    (a streaming table with no new input runs no batch, so it observes nothing)."""
+    metrics: Metrics = {}
+    for name in sorted(refreshed):
+        table = project.table(name)
+        if table.dataset_kind is DatasetKind.TEMPORARY_VIEW:
+            continue  # inlined into its readers' queries: nothing of its own is observed
+        counts = observed.get(name, {})
+        for index, expectation in enumerate(table.expectations):
+            violations = 0 if expectation.on_violation is OnViolation.FAIL else counts.get(expectation_measure(index), 0)
+            metrics[(name, expectation.name)] = (expectation.on_violation.value, violations, counts.get(ROWS_READ, 0))
+    return metrics
+
+
+def record(spark: Any, schema: str, run_id: str, metrics: Metrics) -> None:
     if not metrics:
         return
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from engine import escape
-from engine.spec.model import REFERENCE, Alert, Expectation, Pattern, ProjectSettings, Table
+from engine.spec.model import REFERENCE, Alert, Expectation, OnViolation, Pattern, ProjectSettings, Table
 
 FAILED_EXPECTATION_MARKER = "TABLESMITH_EXPECTATION_FAILED"
 
@@ -55,9 +55,26 @@ def passes(expectation: Expectation) -> str:
     return f"COALESCE(({expectation.expr}), FALSE)"
 
 
-def violation_count_query(relation: str, expectations: tuple[Expectation, ...]) -> str:
-    counts = ", ".join(f"COUNT_IF(NOT {passes(e)}) AS {quote(e.name)}" for e in expectations)
-    return f"SELECT COUNT(*) AS `__rows`, {counts} FROM {relation}"
+ROWS_READ, ROWS_KEPT = "rows_read", "rows_kept"
+
+
+def expectation_measure(index: int) -> str:
+    return f"expectation_{index}"
+
+
+def observed_measures(table: Table) -> list[tuple[str, str]]:
+    """(name, aggregate) a local flow observes before its expectations apply: rows read, rows kept
+    (passing every drop rule) and, per drop or warn rule, its violations; a warn rule counts only kept
+    rows, as a query of the stored table would. A fail rule has none: a violation stops the run."""
+    drops = [e for e in table.expectations if e.on_violation is OnViolation.DROP]
+    kept = " AND ".join(passes(e) for e in drops) or "TRUE"
+    measures = [(ROWS_READ, "COUNT(1)"), (ROWS_KEPT, f"COUNT_IF({kept})")]
+    for index, expectation in enumerate(table.expectations):
+        if expectation.on_violation is OnViolation.DROP:
+            measures.append((expectation_measure(index), f"COUNT_IF(NOT {passes(expectation)})"))
+        elif expectation.on_violation is OnViolation.WARN:
+            measures.append((expectation_measure(index), f"COUNT_IF(({kept}) AND NOT {passes(expectation)})"))
+    return measures
 
 
 def fail_guard(table: Table, expectation: Expectation) -> str:

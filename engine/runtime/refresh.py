@@ -3,7 +3,10 @@ materialized view on each run, so choosing the refresh set is the lever that mak
 
 A table is refreshed when a system table it reads (directly or upstream) gained or changed files,
 when its spec changed, or when it was never built; `schedule: daily` tables at most once per UTC
-day, as the daily job does on Databricks. Pure functions over fingerprints; no Spark here.
+day, as the daily job does on Databricks. A streaming table whose spec changed is reset (rebuilt
+from all its input), since an incremental run would apply the new spec to new rows only.
+`--select t` refreshes t and everything downstream of it. Tables an unfinished run was changing
+(engine.runtime.guard) are refreshed again whatever else changed. Pure functions; no Spark here.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ class RunState:
     sources: Mapping[str, str] = field(default_factory=dict)  # system table -> files fingerprint
     specs: Mapping[str, str] = field(default_factory=dict)  # table -> spec fingerprint
     daily_built_on: str = ""  # UTC date the daily tables were last refreshed
+    source_root: str = ""  # the folder the system tables were read from
 
     @classmethod
     def load(cls, path: Path) -> "RunState | None":
         try:
             data = json.loads(path.read_text())
-            return cls(dict(data["sources"]), dict(data["specs"]), data.get("daily_built_on", ""))
+            return cls(dict(data["sources"]), dict(data["specs"]), data.get("daily_built_on", ""), data.get("source_root", ""))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # no usable state: refresh everything
 
@@ -38,7 +42,8 @@ class RunState:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(json.dumps({"sources": dict(self.sources), "specs": dict(self.specs),
-                                         "daily_built_on": self.daily_built_on}, indent=1, sort_keys=True))
+                                         "daily_built_on": self.daily_built_on, "source_root": self.source_root},
+                                        indent=1, sort_keys=True))
         temporary.replace(path)
 
 
@@ -72,10 +77,69 @@ def _plain(value: Any) -> Any:
 class RefreshPlan:
     tables: tuple[str, ...] | None  # None: refresh everything
     reasons: Mapping[str, str] = field(default_factory=dict)
+    reset: tuple[str, ...] = ()  # streaming tables rebuilt from scratch (checkpoints deleted)
 
     @property
     def nothing(self) -> bool:
         return self.tables == ()
+
+    def refreshes(self, name: str) -> bool:
+        return self.tables is None or name in self.tables
+
+
+def downstream_closure(project: Project, names: Iterable[str]) -> list[str]:
+    """`names` and every table that reads them, directly or not, in run order."""
+    wanted = set(names)
+    for table in project.tables:  # topological order
+        if any(u in wanted for u in table.upstream_tables):
+            wanted.add(table.name)
+    return [t.name for t in project.tables if t.name in wanted]
+
+
+def plan_run(
+    project: Project,
+    active: Iterable[str],
+    previous: RunState | None,
+    current: RunState,
+    today: str,
+    *,
+    select: Iterable[str] = (),
+    full_refresh: bool = False,
+    unfinished: tuple[tuple[str, ...] | None, tuple[str, ...]] | None = None,
+) -> RefreshPlan:
+    """The plan of one run: `--full-refresh`, `--select`, or what changed since `previous`;
+    `unfinished`: (refresh, reset) of a run that did not finish, done again."""
+    active = list(active)
+    streaming = {t.name for t in project.tables if t.dataset_kind is DatasetKind.STREAMING_TABLE and t.name in active}
+    if full_refresh:
+        return RefreshPlan(None, {"*": "full refresh"}, tuple(sorted(streaming)))
+    if previous is not None and previous.source_root and previous.source_root != current.source_root:
+        # Streaming checkpoints remember files by path: another folder would be read again in full.
+        return RefreshPlan(None, {"*": f"source folder changed (was {previous.source_root})"}, tuple(sorted(streaming)))
+    select = list(select)
+    if select:
+        chosen = downstream_closure(project, select)
+        plan = RefreshPlan(_selectable(project, chosen, active), {n: "selected" if n in select else "downstream of a selected table" for n in chosen})
+    else:
+        plan = plan_refresh(project, active, previous, current, today)
+    if unfinished is None:
+        return plan
+    again, again_reset = unfinished
+    if again is None or plan.tables is None:
+        tables = None
+    else:
+        redo = downstream_closure(project, [*again, *again_reset])
+        tables = _selectable(project, list(plan.tables) + redo, active)
+        plan = RefreshPlan(tables, {**{n: "unfinished last run" for n in redo}, **plan.reasons}, plan.reset)
+    reset = tuple(sorted((set(plan.reset) | set(again_reset)) & streaming))
+    reasons = dict(plan.reasons) if tables is not None else {"*": "the last run did not finish"}
+    return RefreshPlan(tables, reasons, reset)
+
+
+def _selectable(project: Project, names: Iterable[str], active: Iterable[str]) -> tuple[str, ...]:
+    wanted, active = set(names), set(active)
+    return tuple(t.name for t in project.tables
+                 if t.name in wanted and t.name in active and t.dataset_kind is not DatasetKind.TEMPORARY_VIEW)
 
 
 def plan_refresh(
@@ -106,5 +170,6 @@ def plan_refresh(
         if table.name in reasons and table.schedule is Schedule.DAILY and previous.daily_built_on == today \
                 and reasons[table.name] not in ("new table", "spec changed"):
             del reasons[table.name]  # built today already: the daily job runs once a day
-    selectable = [t.name for t in project.tables if t.name in reasons and t.dataset_kind is not DatasetKind.TEMPORARY_VIEW]
-    return RefreshPlan(tuple(selectable), reasons)
+    reset = tuple(t.name for t in project.tables if reasons.get(t.name) == "spec changed"
+                  and t.dataset_kind is DatasetKind.STREAMING_TABLE)
+    return RefreshPlan(_selectable(project, reasons, active), reasons, reset)

@@ -1,4 +1,5 @@
-"""Real pipelines on local Spark Declarative Pipelines: every pattern, re-runs, expectations, skips.
+"""Real pipelines on local Spark Declarative Pipelines: every pattern, re-runs, expectations, skips,
+`--select`, changed specs, and counts taken from the run itself.
 
 The tests in this module run in order against one pipeline (`rt`) and share its state.
 """
@@ -75,6 +76,9 @@ def test_first_run_builds_every_pattern(local_spark, tiny_source, monkeypatch):
     assert "endpoint_raw" in result.skipped["endpoint_tokens"]
 
     assert result.tables["usage_raw"].violations == {"has_record_id": 1, "known_record_type": 1}
+    # Rows written, observed by the write itself: they match the stored tables.
+    for name in ("usage_raw", "jobs_hist", "jobs_hist_current", "daily_cost", "cost_by_job_name", "workspaces", "prices"):
+        assert result.tables[name].rows == spark.read.table(f"rt.{name}").count(), name
     metrics = {(r["table_name"], r["expectation"]): r["violations"]
                for r in spark.read.table("rt._quality_metrics").where(f"run_id = '{result.run_id}'").collect()}
     assert metrics == {("usage_raw", "has_record_id"): 1, ("usage_raw", "known_record_type"): 1,
@@ -85,18 +89,21 @@ def test_first_run_builds_every_pattern(local_spark, tiny_source, monkeypatch):
 def test_second_run_processes_only_new_files(local_spark, tiny_source):
     before = _checkpoint_files(local_spark, "usage_raw")
     write_table(tiny_source, "system.billing.usage", USAGE_DAY_2, part="part-00001")
-    _run(local_spark, tiny_source)
+    result = _run(local_spark, tiny_source)
     spark = local_spark.spark
 
     ids = [r["record_id"] for r in _rows(spark, "usage_raw", ["record_id"])]
     assert ids == ["r1", "r2", "r3", "r4", "r6", "r7", "r8"]  # new day appended, nothing duplicated
+    assert result.tables["usage_raw"].rows == 1  # the streaming table reports what this run appended
+    assert set(result.refreshed) == {"usage_raw", "daily_cost", "cost_by_job_name"}
     assert _checkpoint_files(local_spark, "usage_raw") > before
     cost = {(r["workspace_id"], r["usage_date"].day): r["total_cost_usd"] for r in _rows(spark, "daily_cost", ["workspace_id"])}
     assert cost[("ws1", 2)] == Decimal("1.500000")
 
 
 def test_run_without_new_data_changes_nothing(local_spark, tiny_source):
-    _run(local_spark, tiny_source)
+    result = _run(local_spark, tiny_source)
+    assert result.refreshed == () and {t.state for t in result.tables.values()} == {"UNCHANGED"}
     assert local_spark.spark.read.table("rt.usage_raw").count() == 7
 
 
@@ -108,15 +115,28 @@ def test_full_refresh_rebuilds_from_scratch(local_spark, tiny_source):
     assert spark.read.table("rt.daily_cost").count() == 3
 
 
-def test_fail_expectation_stops_the_run_naming_table_and_rule(local_spark, tiny_source, tmp_path):
+def test_select_refreshes_the_table_and_its_downstream(local_spark, tiny_source):
+    result = _run(local_spark, tiny_source, select=["prices"])
+    assert result.refreshed == ("daily_cost", "prices")
+    assert {n for n, t in result.tables.items() if t.state == "UNCHANGED"} == set(result.tables) - {"daily_cost", "prices"}
+    assert local_spark.spark.read.table("rt.daily_cost").count() == 3
+
+
+def test_a_changed_spec_refreshes_only_its_table_and_downstream(local_spark, tiny_source, tmp_path):
+    """A view's changed spec rebuilds it and its readers; a streaming table's rebuilds it from all input."""
     specs = tmp_path / "specs"
     shutil.copytree(SPECS, specs)
-    spec = specs / "billing" / "daily_cost.yaml"
-    spec.write_text(spec.read_text() + "expectations:\n  - {name: small_days, expr: total_dbus < 10, on_violation: fail}\n")
-    with pytest.raises(CheckFailed) as caught:
-        run_local(specs, source=tiny_source, output=local_spark.root, pipeline_name="rt_fail",
-                  extra_conf={"tablesmith.schema": "rt_fail"}, echo=lambda _: None)
-    assert "daily_cost" in str(caught.value) and "small_days" in str(caught.value)
+    daily = specs / "billing" / "daily_cost.yaml"
+    daily.write_text(daily.read_text() + "expectations:\n  - {name: bounded, expr: 'total_dbus < 1000', on_violation: warn}\n")
+    usage = specs / "billing" / "usage_raw.yaml"  # its expectations list ends the file
+    usage.write_text(usage.read_text() + "  - {name: bounded, expr: 'usage_quantity < 1000', on_violation: warn}\n")
+    result = run_local(specs, source=tiny_source, output=local_spark.root, pipeline_name="rt", echo=lambda _: None)
+    assert set(result.refreshed) == {"usage_raw", "daily_cost", "cost_by_job_name"}  # not prices, jobs, workspaces
+    assert result.tables["usage_raw"].rows == 7  # reset: every input row read again, none duplicated
+    assert local_spark.spark.read.table("rt.usage_raw").select("record_id").distinct().count() == 7
+    assert result.tables["daily_cost"].violations == {"bounded": 0}
+    back = _run(local_spark, tiny_source)  # the original specs again: the same tables change back
+    assert set(back.refreshed) == {"usage_raw", "daily_cost", "cost_by_job_name"}
 
 
 def test_bad_reference_is_reported_before_any_spark_work(tmp_path):
@@ -170,3 +190,17 @@ def test_alerts_fire_by_tier_and_stay_silent_when_healthy(local_spark, tiny_sour
     assert p1["alerts"][0]["expected_latency_minutes"] == 240
     digest = next(m for m in received if "text" in m)
     assert digest["text"].startswith("*[P3 digest] 3 row(s) across 1 alert(s)*")
+
+
+def test_fail_expectation_stops_the_run_naming_table_and_rule(local_spark, tiny_source, tmp_path):
+    """Last in the module: it leaves rt.daily_cost unfinished (the next run would rebuild it)."""
+    specs = tmp_path / "specs"
+    shutil.copytree(SPECS, specs)
+    spec = specs / "billing" / "daily_cost.yaml"
+    spec.write_text(spec.read_text() + "expectations:\n  - {name: small_days, expr: total_dbus < 10, on_violation: fail}\n")
+    with pytest.raises(CheckFailed) as caught:
+        run_local(specs, source=tiny_source, output=local_spark.root, pipeline_name="rt", select=["daily_cost"],
+                  echo=lambda _: None)
+    assert "daily_cost" in str(caught.value) and "small_days" in str(caught.value)
+    pending = LocalLayout(local_spark.root, "rt").pending_file("rt")
+    assert '"daily_cost"' in pending.read_text()  # the next run rebuilds it

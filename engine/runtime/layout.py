@@ -1,0 +1,153 @@
+"""Stage: runtime. Where a local run keeps everything, under one folder (default .tablesmith/).
+
+Warehouse, metastore, Spark settings, the warm server's files and the run lock belong to the
+folder; several pipelines (`name`) can share them, each with its own checkpoints and run state.
+Also writes the `spark-pipelines` project a user can run with the upstream CLI (the run itself
+registers in-process and does not read it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from engine.spec import manifest
+from engine.spec.model import Project
+
+NOTEBOOK = Path(__file__).with_name("pipeline_notebook.py")
+
+LOG4J = """rootLogger.level = error
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+logger.hms.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.hms.level = off
+"""
+
+
+@dataclass(frozen=True)
+class LocalLayout:
+    root: Path
+    name: str = "pipeline"
+
+    @property
+    def pipeline_dir(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def spec_file(self) -> Path:
+        return self.pipeline_dir / "spark-pipeline.yml"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.root / "conf"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def metastore(self) -> Path:
+        return self.root / "metastore_db"
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "storage" / self.name
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def server_dir(self) -> Path:
+        return self.root / "server"
+
+    def state_file(self, database: str) -> Path:
+        """What the last successful run of this pipeline consumed (engine.runtime.refresh)."""
+        return self.state_dir / f"{self.name}-{database}.json"
+
+    def pending_file(self, database: str) -> Path:
+        """Written before a run changes tables, removed when it finished (engine.runtime.guard)."""
+        return self.state_dir / f"{self.name}-{database}.pending.json"
+
+    def table_dir(self, database: str, table: str) -> Path:
+        return self.warehouse / f"{database.lower()}.db" / table.lower()
+
+    def checkpoints(self, database: str, table: str) -> Path:
+        """Every checkpoint of one streaming table (the engine's layout: catalog/database/table/flow/version)."""
+        return self.storage / "_checkpoints" / "spark_catalog" / database / table
+
+    def spark_defaults(self) -> str:
+        # Static settings go here, not on the command line: spark-submit drops --conf groups
+        # past the tenth entry when handing them to the Python client (docs/ARCHITECTURE.md).
+        return "\n".join([
+            "spark.sql.catalogImplementation hive",
+            f"spark.sql.warehouse.dir {self.warehouse.resolve()}",
+            f"spark.hadoop.javax.jdo.option.ConnectionURL jdbc:derby:;databaseName={self.metastore.resolve()};create=true",
+            # Derby skips fsync: a killed process loses nothing the OS has, only a machine crash could.
+            f"spark.driver.extraJavaOptions -Dderby.system.home={self.root.resolve()} -Dderby.system.durability=test",
+            "spark.ui.enabled false",
+            "spark.ui.showConsoleProgress false",
+            "spark.sql.session.timeZone UTC",
+            "spark.sql.shuffle.partitions 4",
+            "spark.driver.memory 2g",
+            "",
+        ])
+
+
+def write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Written whole or not at all (a killed run never leaves half a file), readable as `mode` says."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)
+
+
+def write_spark_conf(layout: LocalLayout) -> None:
+    write_text(layout.conf_dir / "spark-defaults.conf", layout.spark_defaults())
+    write_text(layout.conf_dir / "log4j2.properties", LOG4J)
+
+
+def pipeline_conf(project: Project, layout: LocalLayout, source_root: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The pipeline configuration the registration reads (the bundle sets the same keys on Databricks)."""
+    return {
+        "tablesmith.mode": "local",
+        "tablesmith.manifest": str((layout.pipeline_dir / "manifest.json").resolve()),
+        "tablesmith.source_root": str(source_root.resolve()),
+        "tablesmith.schema": project.settings.schema,
+        "tablesmith.schedule": "all",
+        **(extra or {}),
+    }
+
+
+def write_project(project: Project, layout: LocalLayout, conf: Mapping[str, str], specs_dir: Path) -> None:
+    """The same pipeline as a `spark-pipelines` project (spec, the generic notebook, its manifest).
+
+    `tablesmith run` registers in-process and never reads these; they let the upstream CLI run the
+    same graph: `tablesmith stop; SPARK_CONF_DIR=<out>/conf spark-pipelines run --spec <out>/<name>/spark-pipeline.yml`.
+    """
+    write_text(layout.pipeline_dir / "manifest.json", manifest.dumps(project, _posix_relative(specs_dir, Path.cwd())))
+    spec = {
+        "name": project.settings.name,
+        "storage": layout.storage.resolve().as_uri(),
+        "database": conf["tablesmith.schema"],
+        "configuration": {"spark.sql.session.timeZone": "UTC", **conf},
+        "libraries": [{"glob": {"include": "transformations/**"}}],
+    }
+    write_text(layout.spec_file, json.dumps(spec, indent=2, sort_keys=True) + "\n")  # JSON is YAML
+    write_text(layout.pipeline_dir / "transformations" / "tablesmith_pipeline.py", NOTEBOOK.read_text(encoding="utf-8"))
+
+
+def _posix_relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()

@@ -1,0 +1,127 @@
+"""Stage: runtime. What a local run reports: each flow's state and timing from the run's own events,
+rows and violations from its observations (engine.runtime.observed), and the printed summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from engine.runtime.layout import LocalLayout
+from engine.runtime.queries import FAILED_EXPECTATION_MARKER, ROWS_KEPT
+
+_FLOW_EVENT = re.compile(r"Flow (?P<name>\S+?) (?:is|has) (?P<state>[A-Z_]+)")
+TERMINAL = ("COMPLETED", "FAILED", "STOPPED", "SKIPPED", "EXCLUDED", "IDLE")
+
+
+@dataclass
+class TableResult:
+    name: str
+    kind: str
+    state: str = "QUEUED"
+    seconds: float = 0.0
+    rows: int | None = None  # rows written by this run (a streaming table: rows appended)
+    violations: dict[str, int] = field(default_factory=dict)
+    started: dt.datetime | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    layout: LocalLayout
+    tables: dict[str, TableResult]
+    skipped: dict[str, str]
+    failed: bool = False
+    error: str = ""
+    failed_expectation: str = ""
+    seconds: float = 0.0
+    session_seconds: float = 0.0  # connecting to (or starting) the warm Spark server
+    flow_seconds: float = 0.0  # registration, graph and flows
+    register_seconds: float = 0.0  # of which: registering the tables
+    graph_seconds: float = 0.0  # of which: resolving the graph and creating tables, until the first flow event
+    prepare_seconds: float = 0.0  # dropping what is rebuilt whole (before the pipeline)
+    check_seconds: float = 0.0  # collecting the run's observations and recording them
+    schema: str = ""
+    refreshed: tuple[str, ...] = ()
+
+
+class FlowEvents:
+    """Folds the engine's event stream into per-table states and timings (the events' own timestamps)."""
+
+    def __init__(self, tables: dict[str, TableResult], echo: Callable[[str], None]):
+        self.tables = tables
+        self.echo = echo
+        self.errors: list[str] = []
+
+    def on_event(self, message: str, timestamp: dt.datetime) -> None:
+        match = _FLOW_EVENT.search(message)
+        if not match:
+            if "FAILED" in message or "failed" in message:
+                self.errors.append(message)
+            return
+        name = match.group("name").split(".")[-1].strip("`")
+        state = match.group("state")
+        table = self.tables.get(name)
+        if table is None:  # temporary views over system tables
+            return
+        table.state = state
+        if state == "RUNNING" and table.started is None:
+            table.started = timestamp
+        elif state in TERMINAL:
+            table.seconds = (timestamp - table.started).total_seconds() if table.started else 0.0
+            mark = {"COMPLETED": "ok", "FAILED": "FAILED"}.get(state, state.lower())
+            self.echo(f"  {mark:>6} {name:<34} {table.seconds:6.1f}s")
+            if state == "FAILED":
+                self.errors.append(message)
+
+    def failure(self) -> tuple[str, str]:
+        """(error line, failed expectation) of a failed run."""
+        text = "\n".join(self.errors)
+        marker = re.search(FAILED_EXPECTATION_MARKER + r": ([^\n\"]+?\))", text)
+        expectation = marker.group(1) if marker else ""
+        return expectation or first_error_line(text), expectation
+
+
+def first_error_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("at ") and "JVM stacktrace" not in line:
+            return line[:400]
+    return "pipeline run failed"
+
+
+def apply_observations(result: RunResult, observed: Mapping[str, Mapping[str, int]] | None,
+                       metrics: Mapping[tuple[str, str], tuple[str, int, int]]) -> None:
+    for name, table in result.tables.items():
+        if name not in result.refreshed:
+            table.state = "UNCHANGED"
+        elif observed is not None and table.kind != "temporary_view":
+            table.rows = observed.get(name, {}).get(ROWS_KEPT, 0)
+    for (name, rule), (_, violations, _) in metrics.items():
+        result.tables[name].violations[rule] = violations
+
+
+def summary(result: RunResult) -> str:
+    lines = [f"{'table':<36} {'kind':<18} {'rows':>10} {'seconds':>8}  expectation violations"]
+    for name, table in result.tables.items():
+        if table.state == "UNCHANGED":
+            rows = "unchanged"
+        elif table.rows is None:
+            rows = "-"
+        else:
+            rows = f"+{table.rows}" if table.kind == "streaming_table" else str(table.rows)
+        violations = ", ".join(f"{rule}={count}" for rule, count in sorted(table.violations.items()) if count) or "-"
+        lines.append(f"{name:<36} {table.kind:<18} {rows:>10} {table.seconds:>8.1f}  {violations}")
+    for name, reason in result.skipped.items():
+        lines.append(f"{name:<36} {'skipped':<18} {'-':>10} {'-':>8}  {reason}")
+    lines.append(
+        f"done in {result.seconds:.1f}s (Spark start {result.session_seconds:.1f}s, prepare {result.prepare_seconds:.1f}s, "
+        f"pipeline {result.flow_seconds:.1f}s [register {result.register_seconds:.1f}s, graph {result.graph_seconds:.1f}s], "
+        f"row counts and expectations {result.check_seconds:.1f}s). "
+        f"Rows: written by this run (+ appended to a streaming table). "
+        f"Tables: database `{result.schema}` in {result.layout.warehouse} (Hive metastore {result.layout.metastore}, "
+        f"served by the warm local Spark server: `tablesmith stop` ends it); "
+        f"quality metrics in `{result.schema}`.`_quality_metrics`."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""Stage: runtime. `tablesmith run`: the registration code, run for real on local Spark.
+
+The specs are loaded once; what to refresh is decided without Spark (engine.runtime.refresh), so a
+run with nothing new returns before any JVM is involved. Otherwise, holding the folder's run lock
+(engine.runtime.guard), it connects to the warm local Spark Connect server (engine.runtime.server),
+drops what it rebuilds whole, registers every table in-process inside the pipelines registry
+(`register_pipeline`, the function the Databricks notebook calls), runs the refresh, and takes
+states and timings from the engine's events and counts from the flows' own observations
+(engine.runtime.observed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from engine.runtime import guard, layout as files, observed, quality, server
+from engine.runtime.entry import Registration, register_pipeline, skipped_tables
+from engine.runtime.layout import LocalLayout
+from engine.runtime.queries import quote
+from engine.runtime.refresh import RefreshPlan, RunState, files_fingerprint, plan_run, spec_fingerprint
+from engine.runtime.results import FlowEvents, RunResult, TableResult, apply_observations, summary
+from engine.runtime.sources import LocalSystemSource
+from engine.spec.model import DatasetKind, Project, Schedule
+
+# Rebuilt whole by each refresh (a persisted view is published as a materialized view locally).
+STORED_BATCH = (DatasetKind.MATERIALIZED_VIEW, DatasetKind.VIEW)
+# Settings of the dataflow graph itself (the session's static ones are in spark-defaults.conf).
+GRAPH_CONF = {"spark.sql.session.timeZone": "UTC"}
+
+
+def run_local(
+    specs_dir: Path,
+    *,
+    project: Project | None = None,
+    source: Path | None = None,
+    output: Path = Path(".tablesmith"),
+    full_refresh: bool = False,
+    select: Sequence[str] = (),
+    echo: Callable[[str], None] = print,
+    extra_conf: Mapping[str, str] | None = None,
+    pipeline_name: str = "pipeline",
+) -> RunResult:
+    """Refresh what changed (or `select` and its downstream, or everything with `full_refresh`).
+
+    `project`: the specs already loaded by the caller; `source`: the system tables folder (default:
+    the project's `source_root`). Raises CheckFailed when a flow or a fail expectation fails."""
+    from engine.errors import CheckFailed, UserError
+
+    began = time.perf_counter()
+    if project is None:
+        from engine.spec import load_project
+
+        project = load_project(specs_dir)  # bad specs stop here, before any JVM starts
+    unknown = sorted(set(select) - set(project.table_names))
+    if unknown:
+        raise UserError(f"--select names unknown tables: {', '.join(unknown)}")
+    layout = LocalLayout(output, pipeline_name)
+    source_root = source or Path(project.settings.source_root)
+    if not source_root.is_dir():
+        raise UserError(f"source {source_root} is not a folder (expected <schema>/<table>/ folders of Parquet "
+                        f"files: pass --source, or run without it to get demo data)")
+    conf = files.pipeline_conf(project, layout, source_root, extra_conf)
+    schema = conf["tablesmith.schema"]
+
+    sources = LocalSystemSource(source_root, dict(project.settings.source_tables))
+    skipped = skipped_tables(list(project.tables), sources, None)
+    active = [t for t in project.tables if t.name not in skipped]
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    current = RunState(
+        sources={s: files_fingerprint(sources.path(s)) for s in sorted({s for t in active for s in t.system_sources})},
+        specs={t.name: spec_fingerprint(t) for t in active},
+        daily_built_on=today,
+        source_root=str(source_root.resolve()),
+    )
+    with guard.RunLock(layout):
+        pending_file = layout.pending_file(schema)
+        pending = guard.Pending.load(pending_file)
+        previous = RunState.load(layout.state_file(schema))
+        plan = plan_run(project, [t.name for t in active], previous, current, today, select=select,
+                        full_refresh=full_refresh, unfinished=(pending.refresh, pending.reset) if pending else None)
+        run_id = uuid.uuid4().hex[:12]
+        if plan.nothing:
+            echo("nothing changed since the last run (no new source files, no spec changes): nothing to refresh")
+            tables = {t.name: TableResult(t.name, t.dataset_kind.value, state="UNCHANGED") for t in active}
+            return RunResult(run_id, layout, tables, {}, seconds=time.perf_counter() - began, schema=schema)
+        _describe(plan, len(active), pending, echo)
+        files.write_project(project, layout, conf, specs_dir)
+
+        session_started = time.perf_counter()
+        guard.stop_orphaned_flows(layout, pending, echo)
+        spark = server.session(layout, echo)
+        info = server.running(layout)
+        journal = guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset)
+        journal.save(pending_file)
+        session_seconds = time.perf_counter() - session_started
+
+        prepare_started = time.perf_counter()
+        rebuild = [t.name for t in active if plan.refreshes(t.name) and t.dataset_kind in STORED_BATCH]
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
+        # Dropped, not truncated: partitioned views (see engine.runtime.guard) and changed specs
+        # (the engine refuses to change an existing table's partitioning).
+        whole = [t.name for t in active if t.partition_by or plan.reasons.get(t.name) == "spec changed"]
+        guard.prepare(spark, layout, schema, rebuild, whole, plan.reset)
+        prepare_seconds = time.perf_counter() - prepare_started
+        echo(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
+             f"{' (full refresh)' if full_refresh else ''}")
+        result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, echo=echo,
+                              on_start=lambda: dataclasses.replace(journal, flows_started=True).save(pending_file))
+        result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
+        if result.failed:
+            journal.save(pending_file)  # ended: its flows no longer run
+            if result.failed_expectation:
+                raise CheckFailed(f"expectation failed: {result.failed_expectation}")
+            raise CheckFailed(f"pipeline run failed: {result.error}")
+
+        checks_started = time.perf_counter()
+        counts = observed.collect(spark, server.observations_dir(layout), run_id)
+        refreshed = set(result.tables) if plan.tables is None else set(plan.tables) & set(result.tables)
+        result.refreshed = tuple(sorted(refreshed))
+        metrics = quality.from_observations(project, refreshed, counts or {})
+        if counts is None:
+            echo("warning: the run's row and expectation counts did not arrive; none recorded")
+        else:
+            quality.record(spark, schema, run_id, metrics)
+        apply_observations(result, counts, metrics if counts is not None else {})
+        result.check_seconds = time.perf_counter() - checks_started
+        if not select:
+            built_daily = plan.tables is None or any(project.table(n).schedule is Schedule.DAILY for n in plan.tables)
+            RunState(current.sources, current.specs, today if built_daily else (previous.daily_built_on if previous else ""),
+                     current.source_root).save(layout.state_file(schema))
+        pending_file.unlink(missing_ok=True)
+    result.seconds = time.perf_counter() - began
+    echo(summary(result))
+    return result
+
+
+def _describe(plan: RefreshPlan, active: int, pending: guard.Pending | None, echo: Callable[[str], None]) -> None:
+    if pending is not None:
+        echo("the last run did not finish: its tables are rebuilt")
+    if plan.tables is not None:
+        echo(f"refreshing {len(plan.tables)} of {active} tables (new data, changed specs or --select; "
+             f"daily tables once per UTC day; --full-refresh rebuilds all)")
+    if plan.reset:
+        echo(f"rebuilding from all input: {', '.join(plan.reset)}")
+
+
+def run_pipeline(
+    spark: Any,
+    layout: LocalLayout,
+    project: Project,
+    conf: Mapping[str, str],
+    *,
+    refresh: Sequence[str] | None = None,
+    echo: Callable[[str], None] = print,
+    on_start: Callable[[], None] = lambda: None,
+) -> RunResult:
+    """Register every table in-process inside the pipelines registry and run the graph (`refresh`:
+    only these flows; None: all), reporting each flow from the engine's events."""
+    from pyspark.pipelines.add_pipeline_analysis_context import add_pipeline_analysis_context
+    from pyspark.pipelines.block_session_mutations import block_session_mutations
+    from pyspark.pipelines.graph_element_registry import graph_element_registration_context
+    from pyspark.pipelines.spark_connect_graph_element_registry import SparkConnectGraphElementRegistry
+    from pyspark.pipelines.spark_connect_pipeline import create_dataflow_graph, start_run
+
+    started = time.perf_counter()
+    schema = conf["tablesmith.schema"]
+    graph_id = create_dataflow_graph(spark, default_catalog=None, default_database=schema, sql_conf=GRAPH_CONF)
+    registry = SparkConnectGraphElementRegistry(spark, graph_id)
+    # What the upstream CLI does around each definitions file, without a file: the same
+    # registration function the Databricks notebook calls, handed the project already loaded.
+    with graph_element_registration_context(registry), \
+            add_pipeline_analysis_context(spark=spark, dataflow_graph_id=graph_id, flow_name=None), \
+            block_session_mutations():
+        registration: Registration = register_pipeline(spark, conf, project=project)
+
+    tables = {name: TableResult(name, project.table(name).dataset_kind.value) for name in registration.registered}
+    result = RunResult(conf.get("tablesmith.run_id", ""), layout, tables, dict(registration.skipped), schema=schema)
+    result.register_seconds = time.perf_counter() - started
+    for name, reason in registration.skipped.items():
+        echo(f"  - {name:<34} skipped: {reason}")
+    events = FlowEvents(tables, echo)
+    on_start()
+    try:
+        stream = start_run(spark, graph_id, full_refresh=[], full_refresh_all=False,
+                           refresh=list(refresh or ()), dry=False, storage=layout.storage.resolve().as_uri())
+        for item in stream:
+            if "pipeline_event_result" in item:
+                event = item["pipeline_event_result"].event
+                if not result.graph_seconds and "Flow " in event.message:
+                    result.graph_seconds = time.perf_counter() - started - result.register_seconds
+                events.on_event(event.message, event.timestamp.ToDatetime())
+    except Exception as exc:  # noqa: BLE001 - the engine reports flow failures as exceptions
+        events.errors.append(str(exc))
+    result.flow_seconds = time.perf_counter() - started
+    result.failed = bool(events.errors) or any(t.state == "FAILED" for t in tables.values())
+    if result.failed:
+        result.error, result.failed_expectation = events.failure()
+    return result
