@@ -83,35 +83,37 @@ def test_whole_disk_is_not_walked(capsys):
     assert time.monotonic() - started < 5
 
 
+def _validate_dropping_root(specs: str, queue) -> None:
+    """In a fresh interpreter (spawned: forking a process with Spark's gRPC threads is unsafe), drop
+    root and run `validate`: root reads every folder, so a permission error needs another user."""
+    import contextlib
+    import io
+
+    from engine.cli import main as cli_main
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        cli_main(["validate", "--specs", str(FIXTURE)])  # as root: every module validate needs is imported
+    if os.geteuid() == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(io.StringIO()):
+        code = cli_main(["validate", "--specs", specs])
+    queue.put((code, captured.getvalue()))
+
+
 def _validate_as_nobody(specs: Path) -> tuple[int, str]:
-    """`validate` in a forked child that dropped root (root reads every folder): exit code and stderr."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: the engine is already imported, so no exec (and no venv access) is needed
-        os.close(read_end)
-        code = 99
-        try:
-            if os.geteuid() == 0:
-                os.setgid(65534)
-                os.setuid(65534)
-            import contextlib
-            import io
+    """`validate` as user `nobody`: exit code and stderr."""
+    import multiprocessing
 
-            captured = io.StringIO()
-            with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(io.StringIO()):
-                code = main(["validate", "--specs", str(specs)])
-            os.write(write_end, captured.getvalue().encode())
-        except BaseException:
-            import traceback
-
-            os.write(write_end, traceback.format_exc().encode())
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as stream:
-        err = stream.read().decode()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), err
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_validate_dropping_root, args=(str(specs), queue))
+    child.start()
+    try:
+        return queue.get(timeout=120)
+    finally:
+        child.join(timeout=30)
 
 
 def test_unreadable_domain_folder_is_an_error_not_a_skip():
