@@ -27,9 +27,14 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("run", "run the tables locally on Spark Declarative Pipelines (re-runs refresh only what changed)", _arguments)
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.runtime.local import run_local
+    from engine.runtime.local import LocalLayout, run_local
+    from engine.runtime.run import NOTHING_CHANGED, nothing_changed
     from engine.spec import load_project
 
+    select = [name.strip() for name in args.select.split(",") if name.strip()]
+    if not select and not args.full_refresh and nothing_changed(LocalLayout(args.output), args.specs, args.source):
+        print(NOTHING_CHANGED)  # no spec or source file changed since the last run: not even a validation
+        return EXIT_OK
     project = load_project(args.specs)  # bad specs stop here, before any data or JVM
     source = args.source
     if source is None:
@@ -39,7 +44,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             print(f"no source data in {source}: writing demo system tables there (tablesmith demo-data)")
             generate(source)
-    select = [name.strip() for name in args.select.split(",") if name.strip()]
     run_local(args.specs, project=project, source=source, output=args.output, full_refresh=args.full_refresh, select=select)
     return EXIT_OK
 

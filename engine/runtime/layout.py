@@ -72,6 +72,10 @@ class LocalLayout:
         """What the last successful run of this pipeline consumed (engine.runtime.refresh)."""
         return self.state_dir / f"{self.name}-{database}.json"
 
+    def inputs_file(self) -> Path:
+        """Every input file of the pipeline's last successful run (engine.runtime.refresh.Inputs)."""
+        return self.state_dir / f"{self.name}.inputs.json"
+
     def pending_file(self, database: str) -> Path:
         """Written before a run changes tables, removed when it finished (engine.runtime.guard)."""
         return self.state_dir / f"{self.name}-{database}.pending.json"

@@ -47,6 +47,44 @@ class RunState:
         temporary.replace(path)
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """Every file the last successful run depended on (specs and system table folders), by size and
+    mtime: when none changed, a re-run has nothing to do and can say so without loading the specs."""
+
+    specs_dir: str
+    specs: str  # files fingerprint of the specs folder
+    source_root: str
+    extra_conf: Mapping[str, str]
+    schema: str
+    folders: Mapping[str, str]  # every system table folder the specs name -> files fingerprint
+
+    @classmethod
+    def load(cls, path: Path) -> "Inputs | None":
+        try:
+            data = json.loads(path.read_text())
+            return cls(data["specs_dir"], data["specs"], data["source_root"], dict(data["extra_conf"]), data["schema"],
+                       dict(data["folders"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps({"specs_dir": self.specs_dir, "specs": self.specs, "source_root": self.source_root,
+                                         "extra_conf": dict(self.extra_conf), "schema": self.schema,
+                                         "folders": dict(self.folders)}, indent=1, sort_keys=True))
+        temporary.replace(path)
+
+    def unchanged(self, specs_dir: Path, source: Path | None, extra_conf: Mapping[str, str]) -> bool:
+        """`source` None: the project's default folder, whichever the last run read."""
+        return (self.specs_dir == str(specs_dir.resolve())
+                and (source is None or str(source.resolve()) == self.source_root)
+                and dict(extra_conf) == dict(self.extra_conf)
+                and files_fingerprint(specs_dir) == self.specs
+                and all(files_fingerprint(Path(folder)) == fingerprint for folder, fingerprint in self.folders.items()))
+
+
 def files_fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")) if folder.is_dir() else ():

@@ -23,15 +23,19 @@ from engine.runtime import guard, layout as files, observed, quality, server
 from engine.runtime.entry import Registration, register_pipeline, skipped_tables
 from engine.runtime.layout import LocalLayout
 from engine.runtime.queries import quote
-from engine.runtime.refresh import RefreshPlan, RunState, files_fingerprint, plan_run, spec_fingerprint
+from engine.runtime.refresh import Inputs, RefreshPlan, RunState, files_fingerprint, plan_run, spec_fingerprint
 from engine.runtime.results import FlowEvents, RunResult, TableResult, apply_observations, summary
 from engine.runtime.sources import LocalSystemSource
 from engine.spec.model import DatasetKind, Project, Schedule
 
+NOTHING_CHANGED = "nothing changed since the last run (no new source files, no spec changes): nothing to refresh"
+
 # Rebuilt whole by each refresh (a persisted view is published as a materialized view locally).
 STORED_BATCH = (DatasetKind.MATERIALIZED_VIEW, DatasetKind.VIEW)
 # Settings of the dataflow graph itself (the session's static ones are in spark-defaults.conf).
-GRAPH_CONF = {"spark.sql.session.timeZone": "UTC"}
+# No flow retries: locally a failure (a fail expectation, a bad query) is deterministic, and each
+# retry waits its back-off before failing the same way.
+GRAPH_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.pipelines.maxFlowRetryAttempts": "0"}
 
 
 def run_local(
@@ -53,6 +57,10 @@ def run_local(
     from engine.errors import CheckFailed, UserError
 
     began = time.perf_counter()
+    layout = LocalLayout(output, pipeline_name)
+    if project is None and not select and not full_refresh and nothing_changed(layout, specs_dir, source, extra_conf):
+        echo(NOTHING_CHANGED)
+        return RunResult(uuid.uuid4().hex[:12], layout, {}, {}, seconds=time.perf_counter() - began)
     if project is None:
         from engine.spec import load_project
 
@@ -60,7 +68,6 @@ def run_local(
     unknown = sorted(set(select) - set(project.table_names))
     if unknown:
         raise UserError(f"--select names unknown tables: {', '.join(unknown)}")
-    layout = LocalLayout(output, pipeline_name)
     source_root = source or Path(project.settings.source_root)
     if not source_root.is_dir():
         raise UserError(f"source {source_root} is not a folder (expected <schema>/<table>/ folders of Parquet "
@@ -86,7 +93,7 @@ def run_local(
                         full_refresh=full_refresh, unfinished=(pending.refresh, pending.reset) if pending else None)
         run_id = uuid.uuid4().hex[:12]
         if plan.nothing:
-            echo("nothing changed since the last run (no new source files, no spec changes): nothing to refresh")
+            echo(NOTHING_CHANGED)
             tables = {t.name: TableResult(t.name, t.dataset_kind.value, state="UNCHANGED") for t in active}
             return RunResult(run_id, layout, tables, {}, seconds=time.perf_counter() - began, schema=schema)
         _describe(plan, len(active), pending, echo)
@@ -134,10 +141,24 @@ def run_local(
             built_daily = plan.tables is None or any(project.table(n).schedule is Schedule.DAILY for n in plan.tables)
             RunState(current.sources, current.specs, today if built_daily else (previous.daily_built_on if previous else ""),
                      current.source_root).save(layout.state_file(schema))
+            folders = {str(sources.path(s).resolve()) for t in project.tables for s in t.system_sources}
+            Inputs(str(specs_dir.resolve()), files_fingerprint(specs_dir), current.source_root, dict(extra_conf or {}),
+                   schema, {f: files_fingerprint(Path(f)) for f in sorted(folders)}).save(layout.inputs_file())
         pending_file.unlink(missing_ok=True)
     result.seconds = time.perf_counter() - began
     echo(summary(result))
     return result
+
+
+def nothing_changed(layout: LocalLayout, specs_dir: Path, source: Path | None,
+                    extra_conf: Mapping[str, str] | None = None) -> bool:
+    """No input file of the last successful run changed and no run is unfinished: decided from file
+    sizes and times alone, without loading the specs or touching Spark."""
+    inputs = Inputs.load(layout.inputs_file())
+    if inputs is None or layout.pending_file(inputs.schema).exists():
+        return False
+    with guard.RunLock(layout):  # not while another run changes things
+        return inputs.unchanged(specs_dir, source, extra_conf or {})
 
 
 def _describe(plan: RefreshPlan, active: int, pending: guard.Pending | None, echo: Callable[[str], None]) -> None:

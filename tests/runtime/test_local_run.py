@@ -101,10 +101,18 @@ def test_second_run_processes_only_new_files(local_spark, tiny_source):
     assert cost[("ws1", 2)] == Decimal("1.500000")
 
 
-def test_run_without_new_data_changes_nothing(local_spark, tiny_source):
-    result = _run(local_spark, tiny_source)
-    assert result.refreshed == () and {t.state for t in result.tables.values()} == {"UNCHANGED"}
+def test_run_without_new_data_changes_nothing(local_spark, tiny_source, monkeypatch):
+    import engine.spec
+
+    monkeypatch.setattr(engine.spec, "load_project", lambda specs: pytest.fail("specs loaded although no file changed"))
+    said = []
+    result = run_local(SPECS, source=tiny_source, output=local_spark.root, pipeline_name="rt", echo=said.append)
+    assert result.refreshed == () and said == ["nothing changed since the last run (no new source files, no spec changes): nothing to refresh"]
     assert local_spark.spark.read.table("rt.usage_raw").count() == 7
+    (tiny_source / "billing" / "usage" / "part-00001.parquet").touch()  # a source file changed: the specs are read again
+    monkeypatch.undo()
+    again = _run(local_spark, tiny_source)
+    assert "usage_raw" in again.refreshed and again.tables["usage_raw"].rows == 0  # the stream found no new file
 
 
 def test_full_refresh_rebuilds_from_scratch(local_spark, tiny_source):
