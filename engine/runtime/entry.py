@@ -16,7 +16,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from engine.runtime.backend import PipelineBackend
 from engine.runtime.flows import FlowContext, SystemViewFlow, TableFlow
@@ -80,10 +80,12 @@ def skipped_tables(tables: list[Table], sources: SystemSource, spark: Any) -> di
 
 
 def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBackend | None = None,
-                      project: Project | None = None) -> Registration:
+                      project: Project | None = None, only: Collection[str] | None = None) -> Registration:
     """`project`: an already loaded project (the local run hands over the one it validated);
-    otherwise the manifest named by the configuration is read, once. Local runs with
-    `tablesmith.run_id` set observe each flow's counts under that id (engine.runtime.observed)."""
+    otherwise the manifest named by the configuration is read, once. `only`: register just these
+    tables (and the temporary views); the others are read from the catalog, as the daily pipeline
+    reads the 15-minute one's. Local runs with `tablesmith.run_id` set observe each flow's counts
+    under that id (engine.runtime.observed)."""
     if project is None:
         project = read_manifest(manifest_path(conf))
     project = with_overrides(project, conf)
@@ -101,7 +103,8 @@ def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBack
     skipped = skipped_tables(tables, sources, spark)
     for name, reason in skipped.items():
         print(f"tablesmith: skipping {name}: {reason}", file=sys.stderr)
-    active = [t for t in tables if t.name not in skipped]
+    active = [t for t in tables if t.name not in skipped and
+              (only is None or t.name in only or t.dataset_kind is DatasetKind.TEMPORARY_VIEW)]
 
     qualifier = quote(settings.schema) if local else f"{quote(settings.catalog)}.{quote(settings.schema)}"
     context = FlowContext(

@@ -44,6 +44,7 @@ class RunResult:
     check_seconds: float = 0.0  # collecting the run's observations and recording them
     schema: str = ""
     refreshed: tuple[str, ...] = ()
+    unchanged: int = 0  # tables the run neither registered nor refreshed
 
 
 class FlowEvents:
@@ -115,6 +116,8 @@ def summary(result: RunResult) -> str:
         lines.append(f"{name:<36} {table.kind:<18} {rows:>10} {table.seconds:>8.1f}  {violations}")
     for name, reason in result.skipped.items():
         lines.append(f"{name:<36} {'skipped':<18} {'-':>10} {'-':>8}  {reason}")
+    if result.unchanged:
+        lines.append(f"{result.unchanged} other tables unchanged (nothing they read changed)")
     lines.append(
         f"done in {result.seconds:.1f}s (Spark start {result.session_seconds:.1f}s, prepare {result.prepare_seconds:.1f}s, "
         f"pipeline {result.flow_seconds:.1f}s [register {result.register_seconds:.1f}s, graph {result.graph_seconds:.1f}s], "

@@ -120,6 +120,7 @@ def run_local(
         result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, echo=echo,
                               on_start=lambda: dataclasses.replace(journal, flows_started=True).save(pending_file))
         result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
+        result.unchanged = len(active) - len(result.tables)
         if result.failed:
             journal.save(pending_file)  # ended: its flows no longer run
             if result.failed_expectation:
@@ -171,6 +172,18 @@ def _describe(plan: RefreshPlan, active: int, pending: guard.Pending | None, ech
         echo(f"rebuilding from all input: {', '.join(plan.reset)}")
 
 
+def _graph_subset(project: Project, refresh: Sequence[str] | None) -> set[str] | None:
+    """What a partial refresh registers: the refreshed tables, and the streaming tables they stream
+    from (a stream reads its upstream inside the pipeline); the rest are read from the catalog."""
+    if refresh is None:
+        return None
+    wanted = set(refresh)
+    for table in reversed(project.tables):  # downstream first: a stream's upstream stream comes later
+        if table.name in wanted and table.dataset_kind is DatasetKind.STREAMING_TABLE:
+            wanted.update(u for u in table.upstream_tables if project.table(u).dataset_kind is DatasetKind.STREAMING_TABLE)
+    return wanted
+
+
 def run_pipeline(
     spark: Any,
     layout: LocalLayout,
@@ -198,7 +211,7 @@ def run_pipeline(
     with graph_element_registration_context(registry), \
             add_pipeline_analysis_context(spark=spark, dataflow_graph_id=graph_id, flow_name=None), \
             block_session_mutations():
-        registration: Registration = register_pipeline(spark, conf, project=project)
+        registration: Registration = register_pipeline(spark, conf, project=project, only=_graph_subset(project, refresh))
 
     tables = {name: TableResult(name, project.table(name).dataset_kind.value) for name in registration.registered}
     result = RunResult(conf.get("tablesmith.run_id", ""), layout, tables, dict(registration.skipped), schema=schema)
