@@ -20,6 +20,23 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 
 
+def _paths(document) -> list[tuple]:
+    """Every key path of a parsed document, the root first."""
+    paths = []
+
+    def walk(node, path):
+        paths.append(path)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, path + (key,))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, path + (i,))
+
+    walk(document, ())
+    return paths
+
+
 def _validate(text: str | bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         specs = Path(tmp) / "specs"
@@ -60,18 +77,7 @@ def test_text_mutations_never_crash(data):
 @given(st.data())
 def test_structural_mutations_never_crash(data):
     document = yaml.safe_load(VALID)
-    paths = []
-
-    def walk(node, path):
-        paths.append(path)
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, path + (key,))
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, path + (i,))
-
-    walk(document, ())
+    paths = _paths(document)
     path = data.draw(st.sampled_from(paths[1:]))
     parent = document
     for part in path[:-1]:
@@ -92,18 +98,7 @@ def test_compiled_and_reference_schema_validators_agree(data):
     from engine.spec.schema import TABLE_SCHEMA, _validator, is_valid_shape
 
     document = yaml.safe_load(VALID)
-    paths = []
-
-    def walk(node, path):
-        paths.append(path)
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, path + (key,))
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, path + (i,))
-
-    walk(document, ())
+    paths = _paths(document)
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths[1:]))
         parent = document
