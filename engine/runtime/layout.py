@@ -99,7 +99,7 @@ class LocalLayout:
             "spark.ui.enabled false",
             "spark.ui.showConsoleProgress false",
             "spark.sql.session.timeZone UTC",
-            "spark.sql.shuffle.partitions 4",
+            "spark.sql.shuffle.partitions 2",  # one per core: local tables are small; fewer tasks and files
             "spark.driver.memory 2g",
             "",
         ])
