@@ -11,13 +11,14 @@ Target: under 1 s for 1,000 specs.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,8 +61,15 @@ share:
 """
 
 
+def write_project(folder: Path) -> None:
+    """The catalog's project.yaml without its central views: they read catalog tables these specs lack."""
+    project = yaml.safe_load((ROOT / "specs" / "project.yaml").read_text())
+    project.get("central", {}).pop("views", None)
+    (folder / "project.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+
+
 def write_specs(folder: Path, count: int) -> None:
-    shutil.copy(ROOT / "specs" / "project.yaml", folder / "project.yaml")
+    write_project(folder)
     (folder / "billing").mkdir()
     for i in range(count):
         name = f"table_{i:05d}"
@@ -80,7 +88,7 @@ def write_widest(folder: Path, count: int) -> str:
     widest = max((t for t in catalog.tables if t.pattern.value == "stream"), key=lambda t: len(t.columns))
     source = next((ROOT / "specs").rglob(f"{widest.name}.yaml"))
     text = source.read_text()
-    shutil.copy(ROOT / "specs" / "project.yaml", folder / "project.yaml")
+    write_project(folder)
     (folder / "billing").mkdir()
     for i in range(count):
         name = f"table_{i:05d}"
