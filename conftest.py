@@ -12,6 +12,7 @@ fixtures wait for it, so the JVM's start and the catalog run overlap the fast te
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).parent
+# The spec cache (engine/spec/cache.py) of this session: warm loads in the tests, nothing in ~/.cache.
+_CACHE_DIR = os.environ.setdefault("TABLESMITH_CACHE_DIR", tempfile.mkdtemp(prefix="tablesmith_cache_"))
 
 SPARK_FIXTURES = {"local_spark"}  # every fixture that reads Spark depends on this one
 
@@ -118,6 +121,8 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session):
     while _SESSION:
         _SESSION.pop().close()
+    if Path(_CACHE_DIR).name.startswith("tablesmith_cache_"):
+        shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 def _session_spark() -> SessionSpark:

@@ -12,7 +12,8 @@ from engine.graph import CycleError, topological_order
 from engine.spec.build import alert_from_doc, dashboard_from_doc, settings_from_doc, tables_from_doc
 from engine.spec.errors import Diagnostic, SpecError, display_path
 from engine.spec.files import discover
-from engine.spec.loader import Document, Positions, load_yaml
+from engine.spec.cache import SpecCache, content_key
+from engine.spec.loader import Document, Positions, parse_yaml, read_spec_text
 from engine.spec.model import Dashboard, Project, ProjectSettings, Table
 
 # The checks (JSON Schema via jsonschema, SQL rules via sqlglot) are imported inside the functions
@@ -28,9 +29,6 @@ def table_spec_files(specs_dir: Path) -> list[Path]:
 
 
 def load_project(specs_dir: Path) -> Project:
-    from engine.spec.rules import RuleContext, SpecEntry, check
-    from engine.spec.schema import TABLE_SCHEMA
-
     specs_dir = Path(specs_dir)
     shown = display_path(specs_dir)
     found = discover(specs_dir)
@@ -38,7 +36,18 @@ def load_project(specs_dir: Path) -> Project:
         raise SpecError(list(found.problems))
 
     diagnostics: list[Diagnostic] = list(found.problems)
-    settings, settings_positions = _load_settings(found.project, diagnostics)
+    cache = SpecCache.for_specs(specs_dir)
+    try:
+        return _load(specs_dir, shown, found, cache, diagnostics)
+    finally:
+        cache.save()  # also after errors: the specs that passed need no parse next time
+
+
+def _load(specs_dir: Path, shown: str, found, cache: SpecCache, diagnostics: list[Diagnostic]) -> Project:
+    from engine.spec.rules import RuleContext, SpecEntry, check
+    from engine.spec.schema import TABLE_SCHEMA
+
+    settings, settings_positions = _load_settings(found.project, cache, diagnostics)
 
     files = found.tables
     if not files and not found.problems:
@@ -47,7 +56,7 @@ def load_project(specs_dir: Path) -> Project:
     entries: list[SpecEntry] = []
     ghosts: set[str] = set()
     for path in files:
-        doc, valid = _load_document(path, TABLE_SCHEMA, diagnostics)
+        doc, valid = _load_document(path, TABLE_SCHEMA, cache, diagnostics)
         if not valid:
             # Known to exist (by its name, or by its file name when it did not parse): readers of a
             # broken spec get its own error, not a cascade of false UNKNOWN_REFERENCE errors.
@@ -59,7 +68,7 @@ def load_project(specs_dir: Path) -> Project:
         for derived in tables[1:]:
             entries.append(SpecEntry(derived, doc.positions, path, prefix=("scd2", "current")))
 
-    ctx = RuleContext(entries, settings, settings_positions, specs_dir, ghost_names=frozenset(ghosts))
+    ctx = RuleContext(entries, settings, settings_positions, specs_dir, ghost_names=frozenset(ghosts), cache=cache)
     diagnostics.extend(check(ctx))
     alerts = _load_alerts(found.alerts, ctx, diagnostics)
     dashboards = _load_dashboards(found.dashboards, ctx, diagnostics)
@@ -78,7 +87,7 @@ def _load_alerts(files: tuple[Path, ...], ctx, diagnostics: list[Diagnostic]) ->
 
     loaded = []
     for path in files:
-        doc, valid = _load_document(path, ALERT_SCHEMA, diagnostics)
+        doc, valid = _load_document(path, ALERT_SCHEMA, ctx.cache, diagnostics)
         if not valid:
             continue
         table = ctx.known(doc.data["table"])
@@ -94,7 +103,7 @@ def _load_dashboards(files: tuple[Path, ...], ctx, diagnostics: list[Diagnostic]
 
     entries = []
     for path in files:
-        doc, valid = _load_document(path, DASHBOARD_SCHEMA, diagnostics)
+        doc, valid = _load_document(path, DASHBOARD_SCHEMA, ctx.cache, diagnostics)
         if not valid:
             continue
         dashboard = dashboard_from_doc(doc)
@@ -112,24 +121,40 @@ def _with_derived_columns(entry) -> Dashboard:
     return dataclasses.replace(entry.dashboard, datasets=datasets)
 
 
-def _load_settings(path: Path, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:
+def _load_settings(path: Path, cache: SpecCache, diagnostics: list[Diagnostic]) -> tuple[ProjectSettings | None, Positions | None]:
     from engine.spec.schema import PROJECT_SCHEMA
 
-    doc, valid = _load_document(path, PROJECT_SCHEMA, diagnostics)
+    doc, valid = _load_document(path, PROJECT_SCHEMA, cache, diagnostics)
     if not valid:
         return None, doc.positions if doc else None
     return settings_from_doc(doc), doc.positions
 
 
-def _load_document(path: Path, schema: str, diagnostics: list[Diagnostic]) -> tuple[Document | None, bool]:
-    """Parse and shape-check one file; problems go to `diagnostics`. True when it passed both."""
+def _load_document(path: Path, schema: str, cache: SpecCache, diagnostics: list[Diagnostic]) -> tuple[Document | None, bool]:
+    """Parse and shape-check one file; problems go to `diagnostics`. True when it passed both.
+
+    A file whose text passed before comes from the cache: no parse, no schema check, and its
+    positions are found only if a rule reports on it.
+    """
     from engine.spec.schema import validate_shape
 
-    doc, problems = load_yaml(path)
+    shown = display_path(path)
+    text, problems = read_spec_text(path, shown)
+    if text is None:
+        diagnostics.extend(problems)
+        return None, False
+    key = content_key("document", schema, text)
+    data = cache.get(key)
+    if data is not None:
+        return Document(path=path, data=data, positions=Positions(shown, text, data, marked=False)), True
+    doc, problems = parse_yaml(path, shown, text)
     if doc is not None:
         problems = validate_shape(doc, schema)
     diagnostics.extend(problems)
-    return doc, doc is not None and not problems
+    valid = doc is not None and not problems
+    if valid:
+        cache.put(key, doc.data)
+    return doc, valid
 
 
 def _ordered(tables: list[Table]) -> tuple[Table, ...]:

@@ -70,7 +70,7 @@ def display_path(path: Path, root: Path | None = None) -> str:
 
 
 def _resolved_display(path: Path, root: Path | None) -> str:
-    resolved = path.resolve()
+    resolved = _resolved(str(Path(path).parent)) / Path(path).name  # one resolve per folder, not per file
     for base in (_resolved(os.getcwd()), root.resolve() if root is not None else None):
         if base is None:
             continue
@@ -81,6 +81,6 @@ def _resolved_display(path: Path, root: Path | None) -> str:
     return str(path)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=256)
 def _resolved(folder: str) -> Path:
     return Path(folder).resolve()

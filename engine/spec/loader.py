@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,36 +57,120 @@ KeyPath = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-@dataclass(frozen=True)
 class Location:
-    file: str
-    line: int
-    col: int
+    """Where a value starts in a spec file (1-based line and column).
+
+    A spec read from the spec cache has no marks: its locations are worked out from the file's text
+    the first time one is asked for (an error message, a generated comment), not on every load.
+    """
+
+    __slots__ = ("file", "_line", "_col", "_find")
+
+    def __init__(self, file: str, line: int | None = None, col: int | None = None,
+                 find: tuple[Positions, KeyPath, bool] | None = None):
+        self.file = file
+        self._line, self._col, self._find = line, col, find
+
+    def _resolved(self) -> tuple[int, int]:
+        if self._line is None:
+            assert self._find is not None
+            positions, path, key = self._find
+            self._line, self._col = positions.line_col(path, key)
+            self._find = None
+        return self._line, self._col  # type: ignore[return-value]
+
+    @property
+    def line(self) -> int:
+        return self._resolved()[0]
+
+    @property
+    def col(self) -> int:
+        return self._resolved()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Location):
+            return NotImplemented
+        return (self.file, *self._resolved()) == (other.file, *other._resolved())
+
+    def __hash__(self) -> int:
+        return hash((self.file, *self._resolved()))
+
+    def __repr__(self) -> str:
+        return f"Location({self.file!r}, {self.line}, {self.col})"
 
 
-@dataclass
 class Positions:
-    """Where each key path starts: the value's position, and the key's for mapping entries."""
+    """Where each key path starts: the value's position, and the key's for mapping entries.
 
-    file: str
-    text: str
-    values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    Built while parsing, or (for a spec from the cache) on first use by parsing the text again;
+    `has` and `child_keys` answer from the data, so the checks of a valid spec never need the marks.
+    """
+
+    def __init__(self, file: str, text: str, data: Any = None, *, marked: bool = True):
+        self.file, self.text, self.data = file, text, data
+        self._values: dict[KeyPath, tuple[int, int]] | None = {} if marked else None
+        self._keys: dict[KeyPath, tuple[int, int]] | None = {} if marked else None
+
+    @property
+    def values(self) -> dict[KeyPath, tuple[int, int]]:
+        if self._values is None:
+            self._mark()
+        return self._values  # type: ignore[return-value]
+
+    @property
+    def keys(self) -> dict[KeyPath, tuple[int, int]]:
+        if self._keys is None:
+            self._mark()
+        return self._keys  # type: ignore[return-value]
+
+    def _mark(self) -> None:
+        marked = Positions(self.file, self.text)
+        loader = _Loader(self.text)
+        try:
+            node = loader.get_single_node()
+            _construct(loader, node, (), marked, [], _Budget())
+        finally:
+            loader.dispose()
+        self._values, self._keys = marked._values, marked._keys
+
+    def has(self, path: KeyPath) -> bool:
+        """True when the document has a value at `path` (written by the user, not defaulted)."""
+        node = self.data
+        for part in path:
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                return False
+        return True
+
+    def child_keys(self, path: KeyPath) -> list[str]:
+        """The keys of the mapping at `path`, as written (empty when it is not a mapping)."""
+        if not self.has(path):
+            return []
+        node = self.data
+        for part in path:
+            node = node[part]
+        return list(node) if isinstance(node, dict) else []
 
     def at(self, path: KeyPath, *, key: bool = False) -> Location:
         """The closest recorded position at or above `path` (a missing key points at its parent)."""
+        if self._values is None:
+            return Location(self.file, None, None, (self, path, key))
+        return Location(self.file, *self.line_col(path, key))
+
+    def line_col(self, path: KeyPath, key: bool = False) -> tuple[int, int]:
         table = self.keys if key else self.values
+        values = self.values
         probe = tuple(path)
         while probe:
             if probe in table:
-                line, col = table[probe]
-                return Location(self.file, line, col)
-            if probe in self.values:
-                line, col = self.values[probe]
-                return Location(self.file, line, col)
+                return table[probe]
+            if probe in values:
+                return values[probe]
             probe = probe[:-1]
-        line, col = self.values.get((), (1, 1))
-        return Location(self.file, line, col)
+        return values.get((), (1, 1))
 
     def diagnostic(self, path: KeyPath, code: str, message: str, *, key: bool = False) -> Diagnostic:
         loc = self.at(path, key=key)
@@ -122,6 +206,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, list[Diagnostic]]:
     """Parse one YAML file. Returns the document, or None with diagnostics; never raises."""
     shown = display_path(path, root)
+    text, problems = read_spec_text(path, shown)
+    if text is None:
+        return None, problems
+    return parse_yaml(path, shown, text)
+
+
+def read_spec_text(path: Path, shown: str) -> tuple[str | None, list[Diagnostic]]:
+    """A spec file's text: a regular, readable UTF-8 file without control characters."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
             return None, [Diagnostic(shown, 1, 1, "SPEC_NOT_REGULAR_FILE", "not a regular file; it is never opened")]
@@ -141,7 +233,11 @@ def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, li
             Diagnostic(shown, line, col, "FILE_NOT_TEXT", "file contains control characters (binary content?)",
                        snippet=snippet(text, line, col))
         ]
+    return text, []
 
+
+def parse_yaml(path: Path, shown: str, text: str) -> tuple[Document | None, list[Diagnostic]]:
+    """The document of a spec's text, every value's position marked; or None with diagnostics."""
     positions = Positions(file=shown, text=text)
     loader = _Loader(text)
     try:
@@ -165,6 +261,7 @@ def load_yaml(path: Path, root: Path | None = None) -> tuple[Document | None, li
         loader.dispose()
     if diagnostics:
         return None, diagnostics
+    positions.data = data
     return Document(path=path, data=data, positions=positions), []
 
 
@@ -191,12 +288,12 @@ def _construct(loader: Any, node: yaml.Node, path: KeyPath, positions: Positions
         raise _TooLarge(f"the document expands to more than {MAX_VALUES:,} values (aliases repeating aliases?)", node)
     if len(path) > MAX_DEPTH:
         raise _TooLarge(f"values nested more than {MAX_DEPTH} levels deep (a recursive alias?)", node)
-    positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    positions._values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                positions.values[path] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                positions._values[path] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 diagnostics.append(positions.diagnostic(path, "YAML_UNSUPPORTED", "merge keys (<<) are not supported in specs"))
                 continue
             if isinstance(key_node, yaml.ScalarNode):
@@ -212,9 +309,9 @@ def _construct(loader: Any, node: yaml.Node, path: KeyPath, positions: Positions
                 continue
             key = str(key)
             child = path + (key,)
-            positions.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            positions._keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in result:
-                line, col = positions.keys[child]
+                line, col = positions._keys[child]
                 diagnostics.append(
                     Diagnostic(positions.file, line, col, "YAML_DUPLICATE_KEY", f"key '{key}' appears twice in this mapping",
                                key_path=format_key_path(child), snippet=snippet(positions.text, line, col))

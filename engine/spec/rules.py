@@ -5,6 +5,7 @@ Each rule yields located Diagnostics; `check` runs all of them so a user sees ev
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Callable, Iterable, Iterator
 
 from engine.graph import find_cycle
 from engine.sources.system_tables import SYSTEM_TABLES
+from engine.spec.cache import SpecCache, content_key
 from engine.spec.errors import Diagnostic, snippet
 from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_names, column_sources, expression_columns,
                                   parse_expression, parse_query, with_placeholders)
@@ -64,6 +66,7 @@ class RuleContext:
     settings_positions: Positions | None
     specs_root: Path
     ghost_names: frozenset[str] = frozenset()  # tables whose files failed the schema: known, not checked
+    cache: SpecCache = field(default_factory=SpecCache.disabled)
     by_name: dict[str, list[SpecEntry]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -145,9 +148,9 @@ def pattern_requirements(ctx: RuleContext) -> Iterator[Diagnostic]:
             if not t.rows:
                 yield entry.diag((), "PATTERN_REQUIREMENT", "pattern 'reference' needs 'rows': the table's rows, one mapping per row")
             for key in ("source", "query", "filter"):
-                if (key,) in data.keys:
+                if data.has((key,)):
                     yield entry.diag((key,), "PATTERN_REQUIREMENT", f"pattern 'reference' holds its rows in the spec and takes no '{key}'", key=True)
-        elif (("rows",)) in data.keys:
+        elif data.has(("rows",)):
             yield entry.diag(("rows",), "PATTERN_REQUIREMENT", f"'rows' apply to pattern 'reference' only, not '{p}'", key=True)
         if t.pattern is Pattern.SCD2:
             if t.scd2 is None:
@@ -156,7 +159,7 @@ def pattern_requirements(ctx: RuleContext) -> Iterator[Diagnostic]:
                 yield entry.diag((), "PATTERN_REQUIREMENT", "pattern 'scd2' needs 'keys': the entity key, e.g. [workspace_id, job_id]")
         elif t.scd2 is not None:
             yield entry.diag(("scd2",), "PATTERN_REQUIREMENT", f"'scd2' settings apply to pattern 'scd2' only, not '{p}'", key=True)
-        if t.pattern is not Pattern.VIEW and ("view",) in data.keys:
+        if t.pattern is not Pattern.VIEW and data.has(("view",)):
             yield entry.diag(("view",), "PATTERN_REQUIREMENT", f"'view' settings apply to pattern 'view' only, not '{p}'", key=True)
 
 
@@ -323,7 +326,7 @@ def queries_parse(ctx: RuleContext) -> Iterator[Diagnostic]:
             assert problem is not None
             yield _fragment_diag(entry, ("query",), problem, "")
             continue
-        for problem in aggregate_problems(parsed):
+        for problem in _cached_aggregate_problems(ctx.cache, t.query, parsed):
             yield _fragment_diag(entry, ("query",), problem, "")
         if parsed.output_columns is not None:
             produced = {name.lower() for name in parsed.output_columns}
@@ -361,7 +364,7 @@ def pii_lineage(ctx: RuleContext) -> Iterator[Diagnostic]:
         if parsed is None:
             continue
         schema = {u: {c.name: c.type for c in ctx.by_name[u][0].table.all_columns} for u in t.upstream_tables if u in ctx.by_name}
-        lineage = column_sources(parsed, schema) or {}
+        lineage = _cached_column_sources(ctx.cache, t.query, parsed, schema)
         for i, column in enumerate(t.columns):
             if column.pii or column.pii_reason:
                 continue
@@ -371,6 +374,25 @@ def pii_lineage(ctx: RuleContext) -> Iterator[Diagnostic]:
                 yield entry.diag(("columns", i, "name"), "PII_LINEAGE",
                                  f"'{column.name}' is computed from PII ({', '.join(tainted)}): set pii: true, "
                                  "or pii_reason: <why it is not personal data> (e.g. hashed, aggregated)")
+
+
+def _cached_aggregate_problems(cache: SpecCache, query: str, parsed) -> list[SqlProblem]:
+    """aggregate_problems, remembered by the query's text (it reads nothing else)."""
+    stored = cache.remember(content_key("aggregates", query),
+                            lambda: [[p.code, p.message, p.line, p.col, p.near] for p in aggregate_problems(parsed)])
+    return [SqlProblem(*fields) for fields in stored]
+
+
+def _cached_column_sources(cache: SpecCache, query: str, parsed, schema: dict) -> dict[str, set[tuple[str, str]]]:
+    """column_sources, remembered by the query's text and its upstream columns (the slowest check)."""
+    key = content_key("lineage", query, json.dumps(schema, sort_keys=True))
+
+    def compute() -> dict[str, list[list[str]]] | None:
+        found = column_sources(parsed, schema)
+        return None if found is None else {name: sorted([t, c] for t, c in pairs) for name, pairs in found.items()}
+
+    stored = cache.remember(key, compute) or {}
+    return {name: {(t, c) for t, c in pairs} for name, pairs in stored.items()}
 
 
 @rule
@@ -427,7 +449,7 @@ def schedule_order(ctx: RuleContext) -> Iterator[Diagnostic]:
         for name in t.upstream_tables:
             upstream = ctx.known(name)
             if upstream is not None and upstream.schedule is Schedule.DAILY:
-                yield entry.diag(("schedule",) if ("schedule",) in entry.positions.values else (), "SCHEDULE_ORDER",
+                yield entry.diag(("schedule",) if entry.positions.has(("schedule",)) else (), "SCHEDULE_ORDER",
                                  f"{t.name} refreshes with the pipeline but reads '{name}', which is built only by the daily job; make {t.name} 'schedule: daily'")
 
 
@@ -446,21 +468,21 @@ def retention(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Retention deletes rows of streaming tables on a declared DATE/TIMESTAMP column, and never
     sooner than the system source drops them itself (a full refresh would bring them back)."""
     for entry in ctx.primary():
-        t, keys = entry.table, entry.positions.keys
+        t, written = entry.table, entry.positions.has
         r = t.retention
         if r is None:
-            if ("retention_column",) in keys:
+            if written(("retention_column",)):
                 yield entry.diag(("retention_column",), "RETENTION_WITHOUT_DAYS",
                                  f"retention_column needs retention_days: {t.name} keeps every row unless retention_days is set", key=True)
             continue
-        days_at: KeyPath = ("retention_days",) if ("retention_days",) in keys else ()
+        days_at: KeyPath = ("retention_days",) if written(("retention_days",)) else ()
         kind = t.dataset_kind
         if kind is not DatasetKind.STREAMING_TABLE:
             yield entry.diag(days_at, "RETENTION_NOT_SUPPORTED",
                              f"retention applies to streaming tables (patterns stream and scd2); {t.name} is a "
                              f"{kind.value.replace('_', ' ')}, recomputed from its inputs on every refresh: bound its window in the query", key=True)
             continue
-        column_at: KeyPath = ("retention_column",) if ("retention_column",) in keys else days_at
+        column_at: KeyPath = ("retention_column",) if written(("retention_column",)) else days_at
         declared = {c.name: (i, c) for i, c in enumerate(t.columns)}
         if r.column is None:
             yield entry.diag(days_at, "RETENTION_COLUMN_MISSING",
@@ -470,7 +492,7 @@ def retention(ctx: RuleContext) -> Iterator[Diagnostic]:
                              f"retention_column '{r.column}' is not a declared column{_suggest(r.column, declared)}")
         elif not _is_time_type(declared[r.column][1].type):
             index, column = declared[r.column]
-            yield entry.diag(column_at if ("retention_column",) in keys else ("columns", index, "type"), "RETENTION_COLUMN_TYPE",
+            yield entry.diag(column_at if written(("retention_column",)) else ("columns", index, "type"), "RETENTION_COLUMN_TYPE",
                              f"retention is measured on '{r.column}', which is {column.type}; it must be DATE or TIMESTAMP")
         source = SYSTEM_TABLES.get(t.source or "")
         if source is not None and source.retention_days is not None and r.days < source.retention_days:
@@ -782,7 +804,7 @@ def dashboard_filters_bind(ctx: RuleContext, entry: DashboardEntry) -> Iterator[
         if f.parameter not in used:
             yield entry.diag(("filters", i, "parameter"), "UNBOUND_FILTER",
                              f"filter '{f.title}' sets :{f.parameter}, which no dataset query uses{_suggest(f.parameter, used)}")
-        if f.type is FilterType.DATE_RANGE and ("filters", i, "values") in entry.positions.keys:
+        if f.type is FilterType.DATE_RANGE and entry.positions.has(("filters", i, "values")):
             yield entry.diag(("filters", i, "values"), "FILTER_KEY_NOT_APPLICABLE",
                              "a date_range filter offers a date picker, not values from a dataset", key=True)
         elif f.values_dataset is not None:
@@ -824,7 +846,7 @@ def dashboard_widget_keys(ctx: RuleContext, entry: DashboardEntry) -> Iterator[D
     """A key that does not apply to a widget's type would be silently ignored: it is an error."""
     for path, widget in entry.widgets():
         allowed = WIDGET_KEYS[widget.type.value] | _COMMON_WIDGET_KEYS
-        for key in sorted(k[-1] for k in entry.positions.keys if len(k) == len(path) + 1 and k[:-1] == path):
+        for key in sorted(entry.positions.child_keys(path)):
             if key not in allowed:
                 yield entry.diag(path + (key,), "WIDGET_KEY_NOT_APPLICABLE",
                                  f"a {widget.type.value} widget takes no '{key}' (it takes {', '.join(sorted(allowed - _COMMON_WIDGET_KEYS))})", key=True)

@@ -95,7 +95,7 @@ def _compiled(name: str) -> Callable[[Any], Any]:
     """
     schema = json.loads(schema_text(name), object_hook=_ecma_patterns)
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    return fastjsonschema.compile(schema)
+    return fastjsonschema.compile(schema, use_default=False)  # the data stays as written: defaults live in build.py
 
 
 def _ecma_patterns(node: dict[str, Any]) -> dict[str, Any]:
