@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import atomic
 from engine.errors import UserError
 from engine.render.viewmodel import quoted
 from engine.sources import system_tables
@@ -80,8 +81,7 @@ def write_starter(specs: Path, name: str, pattern: str, domain: str, source: str
     spec = starter_spec(project, name, pattern, domain, source or DEFAULT_SOURCES[pattern])
     from engine.render.registry import template
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(template(f"new_{pattern}.yaml.j2").render(spec=spec), encoding="utf-8")
+    atomic.write_text(path, template(f"new_{pattern}.yaml.j2").render(spec=spec))
     try:
         load_project(specs)
     except SpecError:
