@@ -14,5 +14,9 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """` (did you mean 'x'?)`, or "" when nothing is close: appended to an error message."""
-    match = closest(word, choices)
+    return suggestion(closest(word, choices))
+
+
+def suggestion(match: str | None) -> str:
+    """The hint's wording, for a caller that found the match by its own rule."""
     return f" (did you mean '{match}'?)" if match else ""

@@ -110,7 +110,7 @@ class Job:
     workspace: Workspace
     job_id: str
     index: int
-    role: str | None  # a planted case (see Plan), or None
+    role: str | None  # a planted case (see PlantedCases), or None
     compute: str  # "job_cluster" | "all_purpose" | "serverless"
     cluster_spec: ClusterSpec | None
     all_purpose_cluster_id: str | None
@@ -239,8 +239,8 @@ class PriceRow:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The planted cases: what tests and later checks (failures, anomalies, SLAs) look for."""
+class PlantedCases:
+    """The planted cases (the traps a test looks for: failures, anomalies, SLA misses), chosen once per world."""
 
     failing_job: Job
     long_running_job: Job
@@ -292,7 +292,7 @@ class World:
     notebooks: tuple[Notebook, ...]
     experiments: tuple[Experiment, ...]
     prices: tuple[PriceRow, ...]
-    plan: Plan
+    planted: PlantedCases
 
     @property
     def home_workspaces(self) -> tuple[Workspace, ...]:

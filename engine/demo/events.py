@@ -161,7 +161,7 @@ def audit_rows(world: World, day: date, namespace: str, out: "DayOutput") -> lis
                 log.add(ws, login + rng.randrange(60, 8 * HOUR), person.email, person.display_name, "unityCatalog",
                         "getTable", {"full_name_arg": rng.choice(C.UC_TABLES), "workspace_id": ws.workspace_id},
                         agent=agent)
-            if person == world.plan.denied_user and ws == world.home_workspaces[0]:
+            if person == world.planted.denied_user and ws == world.home_workspaces[0]:
                 for _ in range(rng.randint(2, 3)):  # planted: repeated denied reads of a restricted table
                     log.add(ws, login + rng.randrange(60, 6 * HOUR), person.email, person.display_name, "unityCatalog",
                             "getTable", {"full_name_arg": C.RESTRICTED_TABLE, "workspace_id": ws.workspace_id},

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from engine.demo import catalog as C
 from engine.demo.entities import (
-    Cluster, ClusterSpec, Experiment, Job, Notebook, Params, Pipeline, Plan, PriceRow, ServedEntity, TaskDef,
+    Cluster, ClusterSpec, Experiment, Job, Notebook, Params, Pipeline, PlantedCases, PriceRow, ServedEntity, TaskDef,
     VectorSearchEndpoint, Version, Warehouse, Workspace, World,
 )
 from engine.demo.ids import UTC, at, cluster_id, hex_id, numeric_id, rng_for, uuid_id
@@ -73,8 +73,8 @@ def build_world(params: Params) -> World:
     clusters = _all_purpose_clusters(params, workspaces)
     jobs = _jobs(params, workspaces, clusters, service_principals)
     pipelines = _pipelines(params, workspaces, service_principals)
-    plan = _plan(params, workspaces, jobs, clusters)
-    spike_cluster = plan.spike_cluster
+    planted = _planted_cases(params, workspaces, jobs, clusters)
+    spike_cluster = planted.spike_cluster
     return World(
         params=params,
         workspaces=workspaces,
@@ -87,8 +87,8 @@ def build_world(params: Params) -> World:
         vector_search=_vector_search(params, workspaces),
         notebooks=_notebooks(params, workspaces),
         experiments=_experiments(params, workspaces),
-        prices=_prices(params, plan.price_change_at),
-        plan=plan,
+        prices=_prices(params, planted.price_change_at),
+        planted=planted,
     )
 
 
@@ -489,7 +489,7 @@ def _prices(params: Params, price_change_at: datetime) -> tuple[PriceRow, ...]:
     return tuple(rows)
 
 
-def _plan(params: Params, workspaces, jobs, clusters) -> Plan:
+def _planted_cases(params: Params, workspaces, jobs, clusters) -> PlantedCases:
     by_role = {job.role: job for job in jobs if job.role}
     deleted = tuple(j for j in jobs if j.versions[-1].delete_time is not None)
     created_in_window = next((j for j in jobs if j.create_time >= at(params.start_date)), None)
@@ -520,7 +520,7 @@ def _plan(params: Params, workspaces, jobs, clusters) -> Plan:
         job_name_since = params.day_at(1 / 3)  # keep a NULL era inside the window (see docs/SOURCES.md)
     denied_user = home[0].people[5 % len(home[0].people)]
     deleted_cluster = next((c for c in clusters if c.versions[-1].delete_time is not None), None)
-    return Plan(
+    return PlantedCases(
         failing_job=by_role["failing"],
         long_running_job=by_role["long_running"],
         repaired_job=by_role["repaired"],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine import atomic
 from engine.errors import UserError
+from engine.names import suggestion
 from engine.render.viewmodel import quoted
 from engine.sources import system_tables
 from engine.sources.system_tables import SYSTEM_TABLES
@@ -127,8 +128,7 @@ def _source_facts(project: Project, pattern: str, source: str):
     """(columns, struct column names, keys, (sequence_by, delete_column)) of a source, checked for the pattern."""
     if source.startswith("system."):
         if source not in SYSTEM_TABLES:
-            closest = system_tables.closest(source)
-            raise UserError(f"'{source}' is not a supported system table" + (f" (did you mean '{closest}'?)" if closest else ""))
+            raise UserError(f"'{source}' is not a supported system table{suggestion(system_tables.closest_table(source))}")
         entry = SYSTEM_TABLES[source]
         if pattern in ("stream", "scd2") and not entry.streamable:
             choices = ", ".join(n for n, t in sorted(SYSTEM_TABLES.items()) if t.streamable)

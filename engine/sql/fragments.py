@@ -9,7 +9,6 @@ names every declared column, whose aggregates are grouped, and whose columns' li
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
@@ -18,9 +17,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
+from engine.spec.model import REFERENCE as _REFERENCE  # `${name}`, replaced by a quoted name to parse
+
 DIALECT = "databricks"
-# The spec's reference syntax (engine.spec.model.REFERENCE), replaced by a quoted name to parse.
-_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
 
 
 @dataclass(frozen=True)
