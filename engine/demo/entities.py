@@ -54,10 +54,6 @@ class Workspace:
     is_remote: bool  # in another cloud region: global tables only (billing.usage, workspaces_latest)
     people: tuple[C.Person, ...]
 
-    @property
-    def sku_region(self) -> str:
-        return C.REMOTE_SKU_REGION if self.is_remote else C.HOME_SKU_REGION
-
 
 @dataclass(frozen=True)
 class ClusterSpec:

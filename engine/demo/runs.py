@@ -72,10 +72,6 @@ class Run:
     run_id: str
     attempts: tuple[Attempt, ...]
 
-    @property
-    def final_state(self) -> str | None:
-        return self.attempts[-1].state
-
 
 def hourly_slices(start: int, end: int) -> list[tuple[int, int]]:
     """[start, end) cut at clock hours; a zero-length run is one zero-length slice."""

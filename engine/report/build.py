@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -312,7 +311,3 @@ def write_report(view: ReportView, folder: Path) -> ReportResult:
     atomic.write_text(index, env.get_template("index.html.j2").render(report=view, plotly=PLOTLY_JS))
     return ReportResult(folder, index, pages, sum(d.errors for d in view.dashboards), view)
 
-
-def figure_data(text: str) -> dict:
-    """A figure's JSON back as data (tests read what a chart was given)."""
-    return json.loads(text)

@@ -151,6 +151,3 @@ class SystemViewFlow:
             comment=f"{self.name} read from {self.ctx.sources.describe(self.name)}",
             table_properties={}, partition_cols=(), cluster_by=(), native_expectations={},
         )
-
-
-FlowFactory = Callable[[Table, FlowContext], TableFlow]

@@ -27,11 +27,6 @@ def identifier_projection(settings: ProjectSettings) -> list[str]:
     ]
 
 
-def output_projection(table: Table) -> list[str]:
-    """Declared column order, then the identifier columns (for query patterns, by name)."""
-    return [quote(c.name) for c in table.all_columns]
-
-
 def resolve_references(query: str, resolve: Callable[[str], str]) -> str:
     """Replace every ${name} with the name this backend reads it by."""
     return REFERENCE.sub(lambda m: resolve(m.group(1)), query)
