@@ -268,8 +268,8 @@ class PlantedCases:
     job_name_since: date
     denied_user: C.Person
     node_timeline_days: tuple[date, ...]
-    # Job health (issue 14): untagged, team by owner in team_mapping; still running when the data ends
-    # (past 80 % of its job_slas duration); on `task_retry_day` its first task fails once and is retried.
+    # Job health (issue 14): untagged, team by its owner in the catalog's team reference rows; still
+    # running when the data ends (past 80 % of its SLA reference duration); on `task_retry_day` its first task fails once and is retried.
     sla_risk_job: Job | None = None
     task_retry_day: date | None = None
 

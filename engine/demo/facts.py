@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from engine.demo import catalog as C
-from engine.demo.runs import job_runs
+from engine.demo.runs import runs_of_job
 from engine.demo.simulate import BASE, SPEND_DROP_FACTOR, simulate_day, spend_drop
 from engine.demo.usage import Correction
 from engine.demo.entities import Params, World
@@ -91,11 +91,11 @@ class DemoFacts:
     spend_drop_date: date  # that workspace's usage is `spend_drop_factor` x what it would have been
     spend_drop_factor: float
     # job health (issue 14)
-    sla_risk_job: JobRef  # untagged; its only team rule is its owner's team_mapping row (job_owner)
+    sla_risk_job: JobRef  # untagged; its only team rule is its owner's row in the catalog's team reference table (job_owner)
     sla_risk_owner_email: str  # the job's creator (creator_user_name)
     sla_risk_run_id: str  # started at 22:00 on last_day, still running (no terminal row) when the data ends
     sla_risk_run_start: datetime
-    sla_risk_max_duration_minutes: int  # its row in specs/jobs/job_slas.yaml
+    sla_risk_max_duration_minutes: int  # its row in the catalog's SLA reference table (specs/jobs/)
     data_end_time: datetime  # where the job timelines end: the latest period_end_time of any run
     task_retry_job: JobRef
     task_retry_run_id: str  # a job run that SUCCEEDED on its first attempt ...
@@ -119,7 +119,7 @@ def _ref(job) -> JobRef:
 
 
 def _run_ids(world: World, job, day: date) -> list[str]:
-    return [run.run_id for run in job_runs(world, job, day, BASE)]
+    return [run.run_id for run in runs_of_job(world, job, day, BASE)]
 
 
 def facts_of(world: World) -> DemoFacts:
@@ -133,8 +133,8 @@ def facts_of(world: World) -> DemoFacts:
     late = tuple(_run_ids(world, planted.sla_job, planted.sla_late_start_day))
     price_rows = [p for p in world.prices if p.sku == C.SKUS[C.PRICE_CHANGE_SKU]]
     risk_job = planted.sla_risk_job
-    (risk_run,) = job_runs(world, risk_job, planted.last_day, BASE)
-    (retry_run,) = job_runs(world, risk_job, planted.task_retry_day, BASE)
+    (risk_run,) = runs_of_job(world, risk_job, planted.last_day, BASE)
+    (retry_run,) = runs_of_job(world, risk_job, planted.task_retry_day, BASE)
     failed_task, retried_task = retry_run.attempts[0].tasks[:2]
     promotional = next(p.sku.name for p in world.prices if p.promotional_price is not None)
     return DemoFacts(

@@ -59,14 +59,14 @@ def generate(
     out_dir = Path(out_dir)
     with scratch_directory(out_dir) as staging:
         writers = {name: PartWriter(name, local_path(staging, name)) for name in SYSTEM_TABLES}
-        job_clusters, mlflow_runs = [], []
+        job_clusters, mlflow_run_rows = [], []
         for day in world.params.window():
             out = simulate_day(world, day, BASE)
             for name, table in _event_tables(out).items():
                 writers[name].add(table)
             job_clusters.extend(out.job_clusters)
-            mlflow_runs.extend(out.mlflow_runs)
-        writers["system.mlflow.runs_latest"].add_rows(mlflow_runs)
+            mlflow_run_rows.extend(out.mlflow_run_rows)
+        writers["system.mlflow.runs_latest"].add_rows(mlflow_run_rows)
         for name, rows in _dimension_rows(world, job_clusters).items():
             writers[name].add_rows(rows)
         counts = {name: writer.close() for name, writer in writers.items()}

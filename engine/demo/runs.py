@@ -85,7 +85,7 @@ def hourly_slices(start: int, end: int) -> list[tuple[int, int]]:
         cursor = boundary
 
 
-def job_runs(world: World, job: Job, day: date, namespace: str) -> list[Run]:
+def runs_of_job(world: World, job: Job, day: date, namespace: str) -> list[Run]:
     runs = []
     for slot, hour in enumerate(job.run_hours):
         rng = rng_for(world.params.seed, namespace, "run", job.index, day, slot)

@@ -17,7 +17,7 @@ import pyarrow as pa
 from engine.demo import catalog as C
 from engine.demo import events
 from engine.demo.ids import DAY, HOUR, day_start, from_epoch, rng_for, uuid_id
-from engine.demo.runs import Run, add_run_usage, job_runs
+from engine.demo.runs import Run, add_run_usage, runs_of_job
 from engine.demo.usage import PROFILES, Correction, UsageBuffer, UsageRow, correct, tag_items
 from engine.demo.entities import Cluster, Notebook, World, alive_at, version_at
 from engine.demo.world import NOTEBOOKS_PER_WORKSPACE, WAREHOUSES_PER_WORKSPACE, detailed
@@ -37,7 +37,7 @@ class DayOutput:
     queries: list[dict] = field(default_factory=list)
     endpoint_usage: list[dict] = field(default_factory=list)
     audit: list[dict] = field(default_factory=list)
-    mlflow_runs: list[dict] = field(default_factory=list)
+    mlflow_run_rows: list[dict] = field(default_factory=list)
     mlflow_metrics: list[dict] = field(default_factory=list)
     node_timeline: pa.Table | None = None
     corrections: list[Correction] = field(default_factory=list)
@@ -59,7 +59,7 @@ def simulate_day(world: World, day: date, namespace: str = BASE) -> DayOutput:
         _corrections(world, day, out)
         _spend_drop(world, day, out)
     out.audit = events.audit_rows(world, day, namespace, out)
-    out.mlflow_runs, out.mlflow_metrics = events.mlflow_rows(world, day, namespace, snapshot_end=planted)
+    out.mlflow_run_rows, out.mlflow_metrics = events.mlflow_rows(world, day, namespace, snapshot_end=planted)
     if namespace != BASE or day in world.planted.node_timeline_days:
         out.node_timeline = events.node_timeline(world, namespace, out.node_intervals)
     return out
@@ -80,7 +80,7 @@ def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _jobs(world: World, day: date, namespace: str, out: DayOutput) -> None:
     busy: dict[str, list[tuple[int, int]]] = defaultdict(list)  # all-purpose cluster id -> job intervals
     for job in world.jobs:
-        for run in job_runs(world, job, day, namespace):
+        for run in runs_of_job(world, job, day, namespace):
             out.runs.append(run)
             add_run_usage(out.usage, world, run, namespace)
             for attempt in run.attempts:
@@ -301,7 +301,7 @@ def spend_drop(world: World) -> tuple[str, date]:
 
 
 def _spend_drop(world: World, day: date, out: DayOutput) -> None:
-    """Spend falls to a twentieth for a day (a stopped scheduler, a broken tag): cost_anomalies' LOW_SPEND."""
+    """Spend falls to a twentieth for a day (a stopped scheduler, a broken tag): the catalog's low-spend anomaly."""
     workspace_id, drop_day = spend_drop(world)
     if day != drop_day:
         return

@@ -32,12 +32,12 @@ SLA_MAX_DURATION_MINUTES = 45  # its job tags `sla_max_duration_minutes` ...
 SLA_DEADLINE_UTC = "05:00"  # ... and `sla_deadline_utc`
 SLA_OVERRUN_FACTOR = 1.8  # one run takes 54 min: a duration breach (and, ending after 05:00, a deadline breach)
 SLA_LATE_START_MINUTES = 40  # the last run starts 40 min late: a normal duration, but it ends after the deadline
-# The SLA-risk job (issue 14): untagged, its team comes from team_mapping by its owner; it runs at 22:00
-# UTC for about an hour, within the 120 minutes job_slas allows, but on the last day it is still running
+# The SLA-risk job (issue 14): untagged, its team comes from the catalog's team reference rows by its owner; it runs at 22:00
+# UTC for about an hour, within the 120 minutes its SLA reference row allows, but on the last day it is still running
 # when the data ends (23:50), about 110 minutes in: past 80 % of its SLA, not yet breached.
 SLA_RISK_START_HOUR = 22
 SLA_RISK_TYPICAL_MINUTES = 60.0
-SLA_RISK_MAX_DURATION_MINUTES = 120  # its row in specs/jobs/job_slas.yaml
+SLA_RISK_MAX_DURATION_MINUTES = 120  # its row in the catalog's SLA reference table (specs/jobs/)
 TASK_RETRY_INTERVAL_SECONDS = 60  # the planted task retry starts this long after its first attempt failed
 # Planted job tiers (tags['tier']); every other tagged job gets a random P1/P2/P3.
 PLANTED_TIERS = {"failing": "P2", "first_failure": "P1", "digest_failure": "P3", "slowdown": "P2", "sla_miss": "P3"}
@@ -275,7 +275,7 @@ def _job(params, ws, index, role, lifecycle, clusters, sps) -> Job:
     if role == "sla_miss":
         tags.update(sla_max_duration_minutes=str(SLA_MAX_DURATION_MINUTES), sla_deadline_utc=SLA_DEADLINE_UTC)
     if role == "sla_at_risk":
-        tags = {}  # planted: untagged, so its team comes from team_mapping (its owner's row)
+        tags = {}  # planted: untagged, so its team comes from the team reference rows (its owner's row)
     run_as = creator.email if rng.random() < 0.5 else rng.choice(sps)
     created = _before_window(rng, params)
     if role == "sla_at_risk":  # after the Dec 2025 rollout: its rows carry creator_user_name (the owner's email)

@@ -38,7 +38,7 @@ class ParsedQuery:
 
 
 def with_placeholders(query: str) -> str:
-    """`${billing_summary}` -> `billing_summary`, `${system.billing.usage}` -> `system`.`billing`.`usage`."""
+    """`${some_table}` -> `some_table`, `${system.billing.usage}` -> `system`.`billing`.`usage`."""
     return _REFERENCE.sub(lambda m: ".".join(f"`{part}`" for part in m.group(1).split(".")), query)
 
 
