@@ -236,15 +236,25 @@ def _compute_struct(job: Job, cluster: str | None) -> list[dict]:
     return [{"type": "CLASSIC", "cluster_id": cluster, "warehouse_id": None}]
 
 
+def timeline_slices(start: int, end: int, state: str | None) -> list[tuple[int, int, bool]]:
+    """(slice start, slice end, is the terminal row): only the last hourly row of a run or task carries its
+    result, and one still running (state None) has no terminal row yet."""
+    slices = hourly_slices(start, end)
+    return [(s, e, i == len(slices) - 1 and state is not None) for i, (s, e) in enumerate(slices)]
+
+
+def _eras(began: datetime) -> tuple[bool, bool]:
+    """(all columns populated, termination columns populated) for a row that began at `began`."""
+    return began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
+
+
 def timeline_rows(run: Run) -> list[dict]:
     """system.lakeflow.job_run_timeline rows of one run (all attempts)."""
     job, rows = run.job, []
     for attempt in run.attempts:
         began = from_epoch(attempt.start)
-        full, termination_era = began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
-        slices = hourly_slices(attempt.start, attempt.end)
-        for i, (slice_start, slice_end) in enumerate(slices):
-            last = i == len(slices) - 1 and attempt.state is not None  # a running attempt has no terminal row
+        full, termination_era = _eras(began)
+        for slice_start, slice_end, last in timeline_slices(attempt.start, attempt.end, attempt.state):
             rows.append({
                 "account_id": C.ACCOUNT_ID, "workspace_id": job.workspace.workspace_id, "job_id": job.job_id,
                 "run_id": run.run_id, "period_start_time": from_epoch(slice_start), "period_end_time": from_epoch(slice_end),
@@ -274,10 +284,8 @@ def task_rows(run: Run) -> list[dict]:
     for attempt in run.attempts:
         for task in attempt.tasks:
             began = from_epoch(task.start)
-            full, termination_era = began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
-            slices = hourly_slices(task.start, task.end)
-            for i, (slice_start, slice_end) in enumerate(slices):
-                last = i == len(slices) - 1 and task.state is not None  # a running task has no terminal row
+            full, termination_era = _eras(began)
+            for slice_start, slice_end, last in timeline_slices(task.start, task.end, task.state):
                 rows.append({
                     "account_id": C.ACCOUNT_ID, "workspace_id": job.workspace.workspace_id, "job_id": job.job_id,
                     "run_id": task.run_id,

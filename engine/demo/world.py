@@ -361,40 +361,45 @@ def _warehouses(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[Ware
     return tuple(result)
 
 
-def _pipelines(params: Params, workspaces: tuple[Workspace, ...], sps: tuple[str, ...]) -> tuple[Pipeline, ...]:
-    seed, result = params.seed, []
+def _home_entities(params: Params, workspaces: tuple[Workspace, ...], kind: str, count: int):
+    """(workspace, index, rng) for `count` entities of `kind` in each home workspace, each with its own seed."""
     for ws in workspaces:
         if ws.is_remote:
             continue
-        for index in range(_count(PIPELINES_PER_WORKSPACE, params.scale)):
-            rng = rng_for(seed, "pipeline", ws.index, index)
-            continuous = ws.index == 0 and index == 0
-            owner = rng.choice(ws.people)
-            created = _before_window(rng, params)
-            topic = rng.choice(("orders", "events", "inventory", "payments"))
-            name = f"{topic}_{'stream' if continuous else 'batch'}_dlt_{ws.index}_{index}"
-            tags = _team_tags(owner.team) if rng.random() < 0.7 else {}
-            spec = ClusterSpec("i3.xlarge", "i3.xlarge", 2 if continuous else rng.choice((1, 2, 3)), False, "dlt:16.4.x")
-            cluster = Cluster(
-                workspace=ws,
-                cluster_id=cluster_id(created, seed, "pipeline-cluster", ws.index, index),
-                kind="pipeline",
-                source="PIPELINE",
-                owner=owner.email,
-                versions=(Version(created, {"name": f"dlt-execution-{name}", "spec": spec,
-                                            "auto_termination_minutes": 0, "tags": tags}),),
-                index=index,
+        for index in range(count):
+            yield ws, index, rng_for(params.seed, kind, ws.index, index)
+
+
+def _pipelines(params: Params, workspaces: tuple[Workspace, ...], sps: tuple[str, ...]) -> tuple[Pipeline, ...]:
+    seed, result = params.seed, []
+    for ws, index, rng in _home_entities(params, workspaces, "pipeline", _count(PIPELINES_PER_WORKSPACE, params.scale)):
+        continuous = ws.index == 0 and index == 0
+        owner = rng.choice(ws.people)
+        created = _before_window(rng, params)
+        topic = rng.choice(("orders", "events", "inventory", "payments"))
+        name = f"{topic}_{'stream' if continuous else 'batch'}_dlt_{ws.index}_{index}"
+        tags = _team_tags(owner.team) if rng.random() < 0.7 else {}
+        spec = ClusterSpec("i3.xlarge", "i3.xlarge", 2 if continuous else rng.choice((1, 2, 3)), False, "dlt:16.4.x")
+        cluster = Cluster(
+            workspace=ws,
+            cluster_id=cluster_id(created, seed, "pipeline-cluster", ws.index, index),
+            kind="pipeline",
+            source="PIPELINE",
+            owner=owner.email,
+            versions=(Version(created, {"name": f"dlt-execution-{name}", "spec": spec,
+                                        "auto_termination_minutes": 0, "tags": tags}),),
+            index=index,
+        )
+        versions = [Version(created, {"name": name, "tags": tags, "development": False})]
+        if rng.random() < 0.3:
+            versions.append(Version(_in_window(rng, params), {"name": f"{name}_v2", "tags": tags, "development": False}))
+        result.append(
+            Pipeline(
+                workspace=ws, pipeline_id=uuid_id(seed, "pipeline", ws.index, index), index=index, cluster=cluster,
+                run_as=rng.choice(sps) if rng.random() < 0.6 else owner.email, created_by=owner.email,
+                continuous=continuous, edition="ADVANCED" if continuous else "CORE", versions=tuple(versions),
             )
-            versions = [Version(created, {"name": name, "tags": tags, "development": False})]
-            if rng.random() < 0.3:
-                versions.append(Version(_in_window(rng, params), {"name": f"{name}_v2", "tags": tags, "development": False}))
-            result.append(
-                Pipeline(
-                    workspace=ws, pipeline_id=uuid_id(seed, "pipeline", ws.index, index), index=index, cluster=cluster,
-                    run_as=rng.choice(sps) if rng.random() < 0.6 else owner.email, created_by=owner.email,
-                    continuous=continuous, edition="ADVANCED" if continuous else "CORE", versions=tuple(versions),
-                )
-            )
+        )
     return tuple(result)
 
 
@@ -440,40 +445,32 @@ def _vector_search(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[V
 
 def _notebooks(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[Notebook, ...]:
     seed, result = params.seed, []
-    for ws in workspaces:
-        if ws.is_remote:
-            continue
-        for index in range(_count(NOTEBOOKS_PER_WORKSPACE, params.scale)):
-            rng = rng_for(seed, "notebook", ws.index, index)
-            user = ws.people[index % len(ws.people)]
-            topic = rng.choice(("eda", "model-dev", "adhoc-analysis", "data-checks", "prototype"))
-            result.append(
-                Notebook(
-                    workspace=ws, notebook_id=numeric_id(16, seed, "notebook", ws.index, index),
-                    path=f"/Users/{user.email}/{topic}-{index}", user=user, index=index,
-                    budget_policy_id=uuid_id(seed, "budget-policy", user.team) if rng.random() < 0.5 else None,
-                )
+    for ws, index, rng in _home_entities(params, workspaces, "notebook", _count(NOTEBOOKS_PER_WORKSPACE, params.scale)):
+        user = ws.people[index % len(ws.people)]
+        topic = rng.choice(("eda", "model-dev", "adhoc-analysis", "data-checks", "prototype"))
+        result.append(
+            Notebook(
+                workspace=ws, notebook_id=numeric_id(16, seed, "notebook", ws.index, index),
+                path=f"/Users/{user.email}/{topic}-{index}", user=user, index=index,
+                budget_policy_id=uuid_id(seed, "budget-policy", user.team) if rng.random() < 0.5 else None,
             )
+        )
     return tuple(result)
 
 
 def _experiments(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[Experiment, ...]:
     seed, result = params.seed, []
-    for ws in workspaces:
-        if ws.is_remote:
-            continue
-        for index in range(2):
-            rng = rng_for(seed, "experiment", ws.index, index)
-            owner = rng.choice([p for p in ws.people if p.team == "ml-platform"] or list(ws.people))
-            deleted = at(params.day_at(0.85), 12, 0) if (ws.index == 0 and index == 1) else None
-            result.append(
-                Experiment(
-                    workspace=ws, experiment_id=numeric_id(16, seed, "experiment", ws.index, index),
-                    name=f"/Users/{owner.email}/{('churn', 'demand-forecast')[index]}-experiments",
-                    owner=owner, create_time=_before_window(rng, params, datetime(2025, 9, 2, tzinfo=UTC)),
-                    delete_time=deleted,
-                )
+    for ws, index, rng in _home_entities(params, workspaces, "experiment", 2):
+        owner = rng.choice([p for p in ws.people if p.team == "ml-platform"] or list(ws.people))
+        deleted = at(params.day_at(0.85), 12, 0) if (ws.index == 0 and index == 1) else None
+        result.append(
+            Experiment(
+                workspace=ws, experiment_id=numeric_id(16, seed, "experiment", ws.index, index),
+                name=f"/Users/{owner.email}/{('churn', 'demand-forecast')[index]}-experiments",
+                owner=owner, create_time=_before_window(rng, params, datetime(2025, 9, 2, tzinfo=UTC)),
+                delete_time=deleted,
             )
+        )
     return tuple(result)
 
 
