@@ -20,7 +20,7 @@ from engine.sources import system_tables
 from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec import SpecError, load_project
 from engine.spec.build import _current_name  # the loader's own rule for the default latest-row table name
-from engine.spec.model import DatasetKind, Project, Schedule
+from engine.spec.model import Column, DatasetKind, Project, Schedule
 from engine.spec.schema import TABLE_SCHEMA, schema_text
 from engine.sql import types
 
@@ -37,15 +37,6 @@ LAYERS = {"stream": "bronze", "snapshot": "bronze", "scd2": "bronze", "aggregate
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 _PLAIN_YAML = re.compile(r"[a-z_][a-z0-9_]*")
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
-
-
-@dataclass(frozen=True)
-class SourceColumn:
-    name: str
-    type: str
-    description: str
-    nullable: bool = True
-    pii: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,7 +88,7 @@ def starter_spec(project: Project, name: str, pattern: str, domain: str, source:
     if pattern == "aggregate":
         group = _group_columns(columns)
         keys = group
-        shown = [by_name[g] for g in group] + [SourceColumn("row_count", "BIGINT", "Number of source rows in the group.", nullable=False)]
+        shown = [by_name[g] for g in group] + [Column("row_count", "BIGINT", "Number of source rows in the group.", nullable=False)]
     else:
         shown = list(columns)
     required = set(keys)
@@ -137,7 +128,7 @@ def _source_facts(project: Project, pattern: str, source: str):
             choices = ", ".join(n for n, t in sorted(SYSTEM_TABLES.items()) if t.scd2_keys)
             raise UserError(f"'{source}' is not a slowly changing table; pattern 'scd2' reads one of: {choices}")
         fields = system_tables.columns(source)
-        columns = tuple(SourceColumn(f.name, _type_text(f.type), f"From {source}.") for f in fields
+        columns = tuple(Column(f.name, _type_text(f.type), f"From {source}.") for f in fields
                         if not isinstance(f.type, types.Struct))
         structs = tuple(f.name for f in fields if isinstance(f.type, types.Struct))
         return columns, structs, entry.scd2_keys, (entry.sequence_column or "", entry.delete_column or "")
@@ -148,11 +139,11 @@ def _source_facts(project: Project, pattern: str, source: str):
         raise UserError(f"'{source}' is a {upstream.dataset_kind.value.replace('_', ' ')}; pattern 'stream' needs a streaming table")
     if pattern == "scd2":
         raise UserError("pattern 'scd2' reads a slowly changing system table (e.g. system.lakeflow.jobs), not another spec")
-    columns = tuple(SourceColumn(c.name, c.type, c.description, c.nullable, c.pii) for c in upstream.columns)
+    columns = tuple(Column(c.name, c.type, c.description, c.nullable, c.pii) for c in upstream.columns)
     return columns, (), upstream.keys if pattern in ("stream", "snapshot") else (), ("", "")
 
 
-def _group_columns(columns: tuple[SourceColumn, ...]) -> tuple[str, ...]:
+def _group_columns(columns: tuple[Column, ...]) -> tuple[str, ...]:
     names = [c.name for c in columns]
     group = [n for n in ("workspace_id",) if n in names]
     date = next((c.name for c in columns if c.type.upper() == "DATE"), None)
@@ -166,7 +157,7 @@ def _group_columns(columns: tuple[SourceColumn, ...]) -> tuple[str, ...]:
 _type_text = types.ddl  # the registry's parsed types, printed as DDL for the starter spec
 
 
-def _column_yaml(column: SourceColumn, *, nullable: bool) -> str:
+def _column_yaml(column: Column, *, nullable: bool) -> str:
     parts = [f"name: {_yaml_scalar(column.name)}", f"type: {quoted(column.type)}"]
     if not nullable:
         parts.append("nullable: false")
