@@ -1,9 +1,16 @@
-"""Shared by every stage. "Did you mean": the one rule for suggesting the closest known name."""
+"""Shared by every stage: how a spec names a table (`${name}`), and "did you mean" for a name not found.
+
+Standard library only: the pipeline runtime reads references too.
+"""
 
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
+
+# One explicit reference syntax, readable without Spark: ${table} or ${system.schema.table}.
+REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

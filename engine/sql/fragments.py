@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
-from engine.spec.model import REFERENCE as _REFERENCE  # `${name}`, replaced by a quoted name to parse
+from engine.names import REFERENCE as _REFERENCE  # `${name}`, replaced by a quoted name to parse
 
 DIALECT = "databricks"
 
