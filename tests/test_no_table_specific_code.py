@@ -86,9 +86,9 @@ def engine_files() -> list[Path]:
     return sorted(p for p in ENGINE.rglob("*") if p.is_file() and p.suffix in CHECKED_SUFFIXES and "__pycache__" not in p.parts)
 
 
-def offences(path: Path, tables: set[str], columns: set[str]) -> list[str]:
-    relative = path.relative_to(ROOT).as_posix()
-    system_stage = path.relative_to(ENGINE).parts[0] in SYSTEM_STAGES
+def offences(path: Path, tables: set[str], columns: set[str], engine: Path = ENGINE) -> list[str]:
+    relative = path.relative_to(engine.parent).as_posix()
+    system_stage = path.relative_to(engine).parts[0] in SYSTEM_STAGES
     found = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         found += [f"{relative}:{number}: table {w}" for w in _WORD.findall(line) if w in tables]
@@ -100,15 +100,17 @@ def offences(path: Path, tables: set[str], columns: set[str]) -> list[str]:
 
 
 def test_the_check_sees_what_it_looks_for(tmp_path):
-    """The scanner finds a table name in a comment and a column in a literal (and not in demo code)."""
-    planted = ENGINE / "render" / "_planted_offence.py"
-    try:
-        planted.write_text("# reads cost_by_sku\nCOLUMN = 'total_cost_usd'\n", encoding="utf-8")
-        assert offences(planted, {"cost_by_sku"}, {"total_cost_usd"}) == [
-            "engine/render/_planted_offence.py:1: table cost_by_sku", "engine/render/_planted_offence.py:2: column total_cost_usd"]
-    finally:
-        planted.unlink()
-    assert offences(ENGINE / "demo" / "writer.py", {"list_prices"}, {"sku_name"}) == []  # system.billing.list_prices, a demo column
+    """A table name in a comment, a column in a literal or in template text; in demo code only the table."""
+    engine = tmp_path / "engine"
+    for relative, text in {"render/planted.py": "# reads cost_by_sku\nCOLUMN = 'total_cost_usd'\nlocal = total_cost_usd\n",
+                           "render/templates/planted.sql.j2": "SELECT total_cost_usd FROM {{ t }}\n",
+                           "demo/planted.py": "ROW = {'total_cost_usd': 1}  # feeds cost_by_sku\nSOURCE = 'system.billing.cost_by_sku'\n"}.items():
+        (engine / relative).parent.mkdir(parents=True, exist_ok=True)
+        (engine / relative).write_text(text, encoding="utf-8")
+    found = [o for path in sorted(engine.rglob("*.*")) for o in offences(path, {"cost_by_sku"}, {"total_cost_usd"}, engine)]
+    assert found == ["engine/demo/planted.py:1: table cost_by_sku", "engine/render/planted.py:1: table cost_by_sku",
+                     "engine/render/planted.py:2: column total_cost_usd",
+                     "engine/render/templates/planted.sql.j2:1: column total_cost_usd"]
 
 
 def test_engine_names_no_catalog_table_or_column():
