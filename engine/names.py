@@ -7,10 +7,22 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Iterable
+from typing import Callable, Iterable
+
+from engine.escape import sql_identifier
 
 # One explicit reference syntax, readable without Spark: ${table} or ${system.schema.table}.
 REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
+
+
+def resolve_references(query: str, resolve: Callable[[str], str]) -> str:
+    """The query with every ${name} replaced by `resolve(name)`; nothing else changes."""
+    return REFERENCE.sub(lambda m: resolve(m.group(1)), query)
+
+
+def quoted_references(query: str) -> str:
+    """Every `${a.b}` as `` `a`.`b` ``: the query as sqlglot parses it, each reference a quoted table name."""
+    return resolve_references(query, lambda name: sql_identifier(*name.split(".")))
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from engine.names import REFERENCE  # noqa: F401  (the stages read it from the model)
+from engine.names import REFERENCE
 from engine.spec.loader import Location
 
 IDENTIFIER_COLUMNS = ("_account_identifier", "_workspace_identifier")

@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
-from engine.names import REFERENCE as _REFERENCE  # `${name}`, replaced by a quoted name to parse
+from engine.names import quoted_references, resolve_references
 
 DIALECT = "databricks"
 
@@ -37,9 +37,8 @@ class ParsedQuery:
     output_columns: tuple[str, ...] | None  # None when a `*` hides them
 
 
-def with_placeholders(query: str) -> str:
-    """`${some_table}` -> `some_table`, `${system.billing.usage}` -> `system`.`billing`.`usage`."""
-    return _REFERENCE.sub(lambda m: ".".join(f"`{part}`" for part in m.group(1).split(".")), query)
+# `${some_table}` -> `some_table`, `${system.billing.usage}` -> `system`.`billing`.`usage`.
+with_placeholders = quoted_references
 
 
 def _syntax_problem(error: SqlglotError, code: str) -> SqlProblem:
@@ -271,7 +270,7 @@ def bare_table_names(query: str) -> tuple[str, ...] | None:
     Read from the parse tree, so a string literal such as 'moved from base_usage' is never a table.
     """
     try:
-        trees = [t for t in sqlglot.parse(_REFERENCE.sub(f"`{_MARKER}`", query), read=DIALECT) if t is not None]
+        trees = [t for t in sqlglot.parse(resolve_references(query, lambda _: f"`{_MARKER}`"), read=DIALECT) if t is not None]
     except (SqlglotError, ValueError):
         return None
     names = []
