@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.spec.model import CONSOLIDATED_PREFIX, REFERENCE, DatasetKind, Project, ShareMembership, Table, first_sentence
+from engine.names import REFERENCE
+from engine.spec.model import CONSOLIDATED_PREFIX, DatasetKind, Project, ShareMembership, Table, first_sentence
 
 # The REST API's SharedDataObject.data_object_type for each kind of dataset.
 DATA_OBJECT_TYPES = {

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 ACCOUNT_ID = "5f2b8c1e-7d3a-4e9b-a6c4-2d8e1f0b9a37"
 CLOUD = "AWS"
-HOME_REGION = "us-west-2"
 HOME_SKU_REGION = "US_WEST_OREGON"
-REMOTE_REGION = "eu-central-1"
 REMOTE_SKU_REGION = "EUROPE_FRANKFURT"
 CURRENCY = "USD"
 
@@ -148,5 +146,4 @@ USER_AGENTS = (
     "databricks-cli/0.230.0 go/1.22",
 )
 
-ML_PARAMS = ("learning_rate", "max_depth", "n_estimators", "batch_size")
 ML_METRICS = ("loss", "val_loss", "accuracy")

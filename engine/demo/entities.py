@@ -54,10 +54,6 @@ class Workspace:
     is_remote: bool  # in another cloud region: global tables only (billing.usage, workspaces_latest)
     people: tuple[C.Person, ...]
 
-    @property
-    def sku_region(self) -> str:
-        return C.REMOTE_SKU_REGION if self.is_remote else C.HOME_SKU_REGION
-
 
 @dataclass(frozen=True)
 class ClusterSpec:
@@ -110,7 +106,7 @@ class Job:
     workspace: Workspace
     job_id: str
     index: int
-    role: str | None  # a planted case (see Plan), or None
+    role: str | None  # a planted case (see PlantedCases), or None
     compute: str  # "job_cluster" | "all_purpose" | "serverless"
     cluster_spec: ClusterSpec | None
     all_purpose_cluster_id: str | None
@@ -239,8 +235,8 @@ class PriceRow:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The planted cases: what tests and later checks (failures, anomalies, SLAs) look for."""
+class PlantedCases:
+    """The planted cases (the traps a test looks for: failures, anomalies, SLA misses), chosen once per world."""
 
     failing_job: Job
     long_running_job: Job
@@ -272,8 +268,8 @@ class Plan:
     job_name_since: date
     denied_user: C.Person
     node_timeline_days: tuple[date, ...]
-    # Job health (issue 14): untagged, team by owner in team_mapping; still running when the data ends
-    # (past 80 % of its job_slas duration); on `task_retry_day` its first task fails once and is retried.
+    # Job health (issue 14): untagged, team by its owner in the catalog's team reference rows; still
+    # running when the data ends (past 80 % of its SLA reference duration); on `task_retry_day` its first task fails once and is retried.
     sla_risk_job: Job | None = None
     task_retry_day: date | None = None
 
@@ -292,7 +288,7 @@ class World:
     notebooks: tuple[Notebook, ...]
     experiments: tuple[Experiment, ...]
     prices: tuple[PriceRow, ...]
-    plan: Plan
+    planted: PlantedCases
 
     @property
     def home_workspaces(self) -> tuple[Workspace, ...]:

@@ -161,7 +161,7 @@ def audit_rows(world: World, day: date, namespace: str, out: "DayOutput") -> lis
                 log.add(ws, login + rng.randrange(60, 8 * HOUR), person.email, person.display_name, "unityCatalog",
                         "getTable", {"full_name_arg": rng.choice(C.UC_TABLES), "workspace_id": ws.workspace_id},
                         agent=agent)
-            if person == world.plan.denied_user and ws == world.home_workspaces[0]:
+            if person == world.planted.denied_user and ws == world.home_workspaces[0]:
                 for _ in range(rng.randint(2, 3)):  # planted: repeated denied reads of a restricted table
                     log.add(ws, login + rng.randrange(60, 6 * HOUR), person.email, person.display_name, "unityCatalog",
                             "getTable", {"full_name_arg": C.RESTRICTED_TABLE, "workspace_id": ws.workspace_id},
@@ -182,22 +182,23 @@ def audit_rows(world: World, day: date, namespace: str, out: "DayOutput") -> lis
 
 def _change_events(world: World, day: date, ws: Workspace, log: _AuditLog) -> None:
     """jobs/clusters create, update and delete events for the SCD2 changes made that day."""
-    for job in world.jobs:
-        if job.workspace != ws:
-            continue
-        for i, version in enumerate(job.versions):
-            if version.change_time.date() == day:
-                action = "delete" if version.delete_time else ("create" if i == 0 else "update")
-                log.add(ws, int(version.change_time.timestamp()), job.creator.email, job.creator.display_name, "jobs",
-                        action, {"job_id": job.job_id, "name": str(version.attrs["name"])}, agent=C.USER_AGENTS[3])
-    for cluster in world.clusters:
-        if cluster.workspace != ws:
-            continue
-        for i, version in enumerate(cluster.versions):
-            if version.change_time.date() == day:
-                action = "permanentDelete" if version.delete_time else ("create" if i == 0 else "edit")
-                log.add(ws, int(version.change_time.timestamp()), cluster.owner, None, "clusters", action,
-                        {"cluster_id": cluster.cluster_id, "cluster_name": str(version.attrs["name"])})
+    for job, version, first in _changed_on(world.jobs, ws, day):
+        action = "delete" if version.delete_time else ("create" if first else "update")
+        log.add(ws, int(version.change_time.timestamp()), job.creator.email, job.creator.display_name, "jobs",
+                action, {"job_id": job.job_id, "name": str(version.attrs["name"])}, agent=C.USER_AGENTS[3])
+    for cluster, version, first in _changed_on(world.clusters, ws, day):
+        action = "permanentDelete" if version.delete_time else ("create" if first else "edit")
+        log.add(ws, int(version.change_time.timestamp()), cluster.owner, None, "clusters", action,
+                {"cluster_id": cluster.cluster_id, "cluster_name": str(version.attrs["name"])})
+
+
+def _changed_on(entities, ws: Workspace, day: date):
+    """(entity, version, is its first version) for each SCD2 version of `ws`'s entities changed on `day`."""
+    for entity in entities:
+        if entity.workspace == ws:
+            for i, version in enumerate(entity.versions):
+                if version.change_time.date() == day:
+                    yield entity, version, i == 0
 
 
 def _account_events(world: World, day: date, namespace: str, log: _AuditLog) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from engine.demo import catalog as C
-from engine.demo.runs import job_runs
+from engine.demo.runs import runs_of_job
 from engine.demo.simulate import BASE, SPEND_DROP_FACTOR, simulate_day, spend_drop
 from engine.demo.usage import Correction
 from engine.demo.entities import Params, World
@@ -91,11 +91,11 @@ class DemoFacts:
     spend_drop_date: date  # that workspace's usage is `spend_drop_factor` x what it would have been
     spend_drop_factor: float
     # job health (issue 14)
-    sla_risk_job: JobRef  # untagged; its only team rule is its owner's team_mapping row (job_owner)
+    sla_risk_job: JobRef  # untagged; its only team rule is its owner's row in the catalog's team reference table (job_owner)
     sla_risk_owner_email: str  # the job's creator (creator_user_name)
     sla_risk_run_id: str  # started at 22:00 on last_day, still running (no terminal row) when the data ends
     sla_risk_run_start: datetime
-    sla_risk_max_duration_minutes: int  # its row in specs/jobs/job_slas.yaml
+    sla_risk_max_duration_minutes: int  # its row in the catalog's SLA reference table (specs/jobs/)
     data_end_time: datetime  # where the job timelines end: the latest period_end_time of any run
     task_retry_job: JobRef
     task_retry_run_id: str  # a job run that SUCCEEDED on its first attempt ...
@@ -119,22 +119,22 @@ def _ref(job) -> JobRef:
 
 
 def _run_ids(world: World, job, day: date) -> list[str]:
-    return [run.run_id for run in job_runs(world, job, day, BASE)]
+    return [run.run_id for run in runs_of_job(world, job, day, BASE)]
 
 
 def facts_of(world: World) -> DemoFacts:
-    plan = world.plan
+    planted = world.planted
     corrections = []
-    for day in (plan.same_sku_correction_day, plan.other_sku_correction_day, plan.retraction_only_day):
+    for day in (planted.same_sku_correction_day, planted.other_sku_correction_day, planted.retraction_only_day):
         corrections.extend(simulate_day(world, day, BASE).corrections)
-    streak_runs = tuple(rid for day in plan.failing_streak_days for rid in _run_ids(world, plan.failing_job, day))
-    slow_runs = tuple(rid for day in plan.slow_days for rid in _run_ids(world, plan.slowdown_job, day))
-    overrun = tuple(_run_ids(world, plan.sla_job, plan.sla_overrun_day))
-    late = tuple(_run_ids(world, plan.sla_job, plan.sla_late_start_day))
+    streak_runs = tuple(rid for day in planted.failing_streak_days for rid in _run_ids(world, planted.failing_job, day))
+    slow_runs = tuple(rid for day in planted.slow_days for rid in _run_ids(world, planted.slowdown_job, day))
+    overrun = tuple(_run_ids(world, planted.sla_job, planted.sla_overrun_day))
+    late = tuple(_run_ids(world, planted.sla_job, planted.sla_late_start_day))
     price_rows = [p for p in world.prices if p.sku == C.SKUS[C.PRICE_CHANGE_SKU]]
-    risk_job = plan.sla_risk_job
-    (risk_run,) = job_runs(world, risk_job, plan.last_day, BASE)
-    (retry_run,) = job_runs(world, risk_job, plan.task_retry_day, BASE)
+    risk_job = planted.sla_risk_job
+    (risk_run,) = runs_of_job(world, risk_job, planted.last_day, BASE)
+    (retry_run,) = runs_of_job(world, risk_job, planted.task_retry_day, BASE)
     failed_task, retried_task = retry_run.attempts[0].tasks[:2]
     promotional = next(p.sku.name for p in world.prices if p.promotional_price is not None)
     return DemoFacts(
@@ -144,46 +144,46 @@ def facts_of(world: World) -> DemoFacts:
         workspace_ids=tuple(w.workspace_id for w in world.workspaces),
         home_workspace_ids=tuple(w.workspace_id for w in world.home_workspaces),
         remote_workspace_id=next(w.workspace_id for w in world.workspaces if w.is_remote),
-        failing_job=_ref(plan.failing_job),
+        failing_job=_ref(planted.failing_job),
         failing_streak_length=FAILING_STREAK_RUNS,
         failing_streak_run_ids=streak_runs,
-        first_failure_job=_ref(plan.first_failure_job),
-        first_failure_run_id=_run_ids(world, plan.first_failure_job, plan.last_day)[0],
-        digest_failure_job=_ref(plan.digest_failure_job),
-        digest_failure_run_id=_run_ids(world, plan.digest_failure_job, plan.last_day)[0],
-        last_day=plan.last_day,
-        slowdown_job=_ref(plan.slowdown_job),
+        first_failure_job=_ref(planted.first_failure_job),
+        first_failure_run_id=_run_ids(world, planted.first_failure_job, planted.last_day)[0],
+        digest_failure_job=_ref(planted.digest_failure_job),
+        digest_failure_run_id=_run_ids(world, planted.digest_failure_job, planted.last_day)[0],
+        last_day=planted.last_day,
+        slowdown_job=_ref(planted.slowdown_job),
         slow_run_ids=slow_runs,
         slowdown_factor=SLOWDOWN_FACTOR,
-        sla_job=_ref(plan.sla_job),
+        sla_job=_ref(planted.sla_job),
         sla_max_duration_minutes=SLA_MAX_DURATION_MINUTES,
         sla_deadline_utc=SLA_DEADLINE_UTC,
         sla_duration_breach_run_ids=overrun,
         sla_deadline_breach_run_ids=tuple(sorted(set(overrun) | set(late))),
-        long_running_job=_ref(plan.long_running_job),
-        repaired_job=_ref(plan.repaired_job),
-        repaired_run_id=_run_ids(world, plan.repaired_job, plan.repair_day)[0],
-        repair_date=plan.repair_day,
-        serverless_job=_ref(plan.serverless_job),
-        all_purpose_job=_ref(plan.all_purpose_job),
-        misbilled_job=_ref(plan.misbilled_job),
-        deleted_job_ids=tuple(j.job_id for j in plan.deleted_jobs),
-        created_in_window_job_id=plan.created_in_window_job.job_id if plan.created_in_window_job else None,
+        long_running_job=_ref(planted.long_running_job),
+        repaired_job=_ref(planted.repaired_job),
+        repaired_run_id=_run_ids(world, planted.repaired_job, planted.repair_day)[0],
+        repair_date=planted.repair_day,
+        serverless_job=_ref(planted.serverless_job),
+        all_purpose_job=_ref(planted.all_purpose_job),
+        misbilled_job=_ref(planted.misbilled_job),
+        deleted_job_ids=tuple(j.job_id for j in planted.deleted_jobs),
+        created_in_window_job_id=planted.created_in_window_job.job_id if planted.created_in_window_job else None,
         all_purpose_cluster_ids=tuple(c.cluster_id for c in world.clusters if c.kind in ("all_purpose", "spike")),
-        over_provisioned_cluster_id=plan.over_provisioned_cluster.cluster_id,
-        deleted_cluster_id=plan.deleted_cluster.cluster_id if plan.deleted_cluster else None,
-        node_timeline_dates=plan.node_timeline_days,
-        spike_workspace_id=plan.spike_workspace.workspace_id,
-        spike_date=plan.spike_day,
-        spike_cluster_id=plan.spike_cluster.cluster_id,
+        over_provisioned_cluster_id=planted.over_provisioned_cluster.cluster_id,
+        deleted_cluster_id=planted.deleted_cluster.cluster_id if planted.deleted_cluster else None,
+        node_timeline_dates=planted.node_timeline_days,
+        spike_workspace_id=planted.spike_workspace.workspace_id,
+        spike_date=planted.spike_day,
+        spike_cluster_id=planted.spike_cluster.cluster_id,
         price_change_sku=C.SKUS[C.PRICE_CHANGE_SKU].name,
-        price_change_time=plan.price_change_at,
+        price_change_time=planted.price_change_at,
         old_price=price_rows[0].price,
         new_price=price_rows[1].price,
         promotional_sku=promotional,
         corrections=tuple(corrections),
-        job_name_populated_from=plan.job_name_since,
-        denied_user_email=plan.denied_user.email,
+        job_name_populated_from=planted.job_name_since,
+        denied_user_email=planted.denied_user.email,
         restricted_table=C.RESTRICTED_TABLE,
         deleted_billed_job=_deleted_billed_job(world),
         spend_drop_workspace_id=spend_drop(world)[0],
@@ -204,7 +204,7 @@ def facts_of(world: World) -> DemoFacts:
 
 def _deleted_billed_job(world: World) -> JobRef | None:
     """The job deleted last in a home-region workspace: it ran (and was billed) for most of the window."""
-    home = [j for j in world.plan.deleted_jobs if not j.workspace.is_remote]
+    home = [j for j in world.planted.deleted_jobs if not j.workspace.is_remote]
     if not home:
         return None
     return _ref(max(home, key=lambda j: j.versions[-1].delete_time))

@@ -26,7 +26,8 @@ from engine.demo.simulate import APPEND, BASE, DayOutput, simulate_day
 from engine.demo.usage import usage_table
 from engine.demo.entities import Params, World
 from engine.demo.world import build_world
-from engine.demo.writer import PartWriter, publish, rows_to_table, staging_directory, write_new_file
+from engine.atomic import scratch_directory
+from engine.demo.writer import PartWriter, publish, rows_to_table, write_new_file
 from engine.sources.system_tables import SYSTEM_TABLES, arrow_schema, local_path
 
 DEFAULT_END_DATE = date(2026, 11, 1)
@@ -56,16 +57,16 @@ def generate(
     """Write all 19 system tables for the window; returns the row count per table name."""
     world = build_world(Params(workspaces, days, jobs, seed, scale, end_date))
     out_dir = Path(out_dir)
-    with staging_directory(out_dir) as staging:
+    with scratch_directory(out_dir) as staging:
         writers = {name: PartWriter(name, local_path(staging, name)) for name in SYSTEM_TABLES}
-        job_clusters, mlflow_runs = [], []
+        job_clusters, mlflow_run_rows = [], []
         for day in world.params.window():
             out = simulate_day(world, day, BASE)
             for name, table in _event_tables(out).items():
                 writers[name].add(table)
             job_clusters.extend(out.job_clusters)
-            mlflow_runs.extend(out.mlflow_runs)
-        writers["system.mlflow.runs_latest"].add_rows(mlflow_runs)
+            mlflow_run_rows.extend(out.mlflow_run_rows)
+        writers["system.mlflow.runs_latest"].add_rows(mlflow_run_rows)
         for name, rows in _dimension_rows(world, job_clusters).items():
             writers[name].add_rows(rows)
         counts = {name: writer.close() for name, writer in writers.items()}

@@ -72,10 +72,6 @@ class Run:
     run_id: str
     attempts: tuple[Attempt, ...]
 
-    @property
-    def final_state(self) -> str | None:
-        return self.attempts[-1].state
-
 
 def hourly_slices(start: int, end: int) -> list[tuple[int, int]]:
     """[start, end) cut at clock hours; a zero-length run is one zero-length slice."""
@@ -89,12 +85,12 @@ def hourly_slices(start: int, end: int) -> list[tuple[int, int]]:
         cursor = boundary
 
 
-def job_runs(world: World, job: Job, day: date, namespace: str) -> list[Run]:
+def runs_of_job(world: World, job: Job, day: date, namespace: str) -> list[Run]:
     runs = []
     for slot, hour in enumerate(job.run_hours):
         rng = rng_for(world.params.seed, namespace, "run", job.index, day, slot)
         start = day_start(day) + hour * HOUR + job.run_minute * 60 + rng.randrange(0, 90)
-        if job.role == "sla_miss" and day == world.plan.sla_late_start_day:
+        if job.role == "sla_miss" and day == world.planted.sla_late_start_day:
             start += SLA_LATE_START_MINUTES * 60  # planted: starts late, so it ends after its deadline
         when = from_epoch(start)
         if when < job.create_time or not alive_at(job.versions, when):
@@ -108,16 +104,16 @@ def job_runs(world: World, job: Job, day: date, namespace: str) -> list[Run]:
 
 def _planned_states(world: World, job: Job, day: date, rng) -> tuple[str | None, bool]:
     """(state of the first attempt, None while it still runs; whether it gets repaired)."""
-    plan = world.plan
-    if job.role == "sla_at_risk" and day == plan.last_day:
+    planted = world.planted
+    if job.role == "sla_at_risk" and day == planted.last_day:
         return None, False  # planted: still running when the data ends
-    if job.role == "failing" and day >= plan.failing_streak_days[0]:
+    if job.role == "failing" and day >= planted.failing_streak_days[0]:
         return "FAILED", False  # the trailing failure streak (continues on appended days)
-    if job.role in ("first_failure", "digest_failure") and day == plan.last_day:
+    if job.role in ("first_failure", "digest_failure") and day == planted.last_day:
         return ("ERROR" if job.role == "first_failure" else "FAILED"), False  # a streak of one
-    if job.role == "repaired" and day == plan.repair_day:
+    if job.role == "repaired" and day == planted.repair_day:
         return "FAILED", True
-    if day == plan.last_day and job.role not in LAST_DAY_FAILURE_ROLES:
+    if day == planted.last_day and job.role not in LAST_DAY_FAILURE_ROLES:
         return "SUCCEEDED", False  # only the planted failures are current at the end of the window
     if rng.random() >= job.failure_rate:
         return "SUCCEEDED", False
@@ -128,16 +124,16 @@ def _planned_states(world: World, job: Job, day: date, rng) -> tuple[str | None,
 def _run(world: World, job: Job, day: date, run_id: str, start: int, tasks: tuple[TaskDef, ...], rng,
          namespace: str) -> Run:
     day_end = day_start(day) + LATEST_END_OF_DAY
-    plan = world.plan
+    planted = world.planted
     if job.role == "long_running":
         duration = rng.uniform(150, 200) * 60
     elif job.role == "sla_miss":  # a narrow band well inside its SLA, except on the planted overrun day
         duration = job.typical_minutes * 60 * rng.uniform(0.85, 1.15)
-        if day == plan.sla_overrun_day:
+        if day == planted.sla_overrun_day:
             duration = job.typical_minutes * 60 * SLA_OVERRUN_FACTOR
     else:
         duration = job.typical_minutes * 60 * rng.lognormvariate(0, 0.2)
-    if job.role == "slowdown" and day in plan.slow_days:
+    if job.role == "slowdown" and day in planted.slow_days:
         duration = job.typical_minutes * 60 * SLOWDOWN_FACTOR  # planted: the latest runs are much slower
     duration = int(max(120, min(duration, day_end - start)))
     state, repaired = _planned_states(world, job, day, rng)
@@ -158,7 +154,7 @@ def _run(world: World, job: Job, day: date, run_id: str, start: int, tasks: tupl
         ran_levels = [lvl for lvl in levels if lvl <= fail_level]
     first = _attempt(world, job, run_id, 1, start, first_end, state,
                      _level_plan(tasks, ran_levels, fail_level if state != "SUCCEEDED" else None, state), rng, namespace)
-    if job.role == "sla_at_risk" and day == plan.task_retry_day and state == "SUCCEEDED":
+    if job.role == "sla_at_risk" and day == planted.task_retry_day and state == "SUCCEEDED":
         first = _with_task_retry(world, first, run_id, namespace)
     attempts = [first]
     repair_start = first_end + rng.randrange(600, 2400)
@@ -174,11 +170,11 @@ def _run(world: World, job: Job, day: date, run_id: str, start: int, tasks: tupl
 
 def _level_plan(tasks, levels, failing_level, state) -> tuple[tuple[TaskDef, str], ...]:
     """(task, final state) for the tasks an attempt runs, in level order."""
-    plan = []
+    task_states = []
     for level in levels:
         for task in sorted((t for t in tasks if t.level == level), key=lambda t: t.key):
-            plan.append((task, state if level == failing_level else "SUCCEEDED"))
-    return tuple(plan)
+            task_states.append((task, state if level == failing_level else "SUCCEEDED"))
+    return tuple(task_states)
 
 
 def _with_task_retry(world: World, attempt: Attempt, run_id: str, namespace: str) -> Attempt:
@@ -240,15 +236,25 @@ def _compute_struct(job: Job, cluster: str | None) -> list[dict]:
     return [{"type": "CLASSIC", "cluster_id": cluster, "warehouse_id": None}]
 
 
+def timeline_slices(start: int, end: int, state: str | None) -> list[tuple[int, int, bool]]:
+    """(slice start, slice end, is the terminal row): only the last hourly row of a run or task carries its
+    result, and one still running (state None) has no terminal row yet."""
+    slices = hourly_slices(start, end)
+    return [(s, e, i == len(slices) - 1 and state is not None) for i, (s, e) in enumerate(slices)]
+
+
+def _eras(began: datetime) -> tuple[bool, bool]:
+    """(all columns populated, termination columns populated) for a row that began at `began`."""
+    return began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
+
+
 def timeline_rows(run: Run) -> list[dict]:
     """system.lakeflow.job_run_timeline rows of one run (all attempts)."""
     job, rows = run.job, []
     for attempt in run.attempts:
         began = from_epoch(attempt.start)
-        full, termination_era = began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
-        slices = hourly_slices(attempt.start, attempt.end)
-        for i, (slice_start, slice_end) in enumerate(slices):
-            last = i == len(slices) - 1 and attempt.state is not None  # a running attempt has no terminal row
+        full, termination_era = _eras(began)
+        for slice_start, slice_end, last in timeline_slices(attempt.start, attempt.end, attempt.state):
             rows.append({
                 "account_id": C.ACCOUNT_ID, "workspace_id": job.workspace.workspace_id, "job_id": job.job_id,
                 "run_id": run.run_id, "period_start_time": from_epoch(slice_start), "period_end_time": from_epoch(slice_end),
@@ -278,10 +284,8 @@ def task_rows(run: Run) -> list[dict]:
     for attempt in run.attempts:
         for task in attempt.tasks:
             began = from_epoch(task.start)
-            full, termination_era = began >= LAKEFLOW_FULL_COLUMNS_SINCE, began >= LAKEFLOW_TERMINATION_SINCE
-            slices = hourly_slices(task.start, task.end)
-            for i, (slice_start, slice_end) in enumerate(slices):
-                last = i == len(slices) - 1 and task.state is not None  # a running task has no terminal row
+            full, termination_era = _eras(began)
+            for slice_start, slice_end, last in timeline_slices(task.start, task.end, task.state):
                 rows.append({
                     "account_id": C.ACCOUNT_ID, "workspace_id": job.workspace.workspace_id, "job_id": job.job_id,
                     "run_id": task.run_id,
@@ -315,7 +319,7 @@ def add_run_usage(buffer: UsageBuffer, world: World, run: Run, namespace: str) -
         name = job.name_at(began)
         if job.compute == "job_cluster":
             spec = job.cluster_spec
-            named = began.date() >= world.plan.job_name_since  # job_name NULL era on job compute
+            named = began.date() >= world.planted.job_name_since  # job_name NULL era on job compute
             stream.add_hourly(
                 ws, "jobs_photon" if spec.photon else "jobs", attempt.start, attempt.end, spec.dbu_per_hour, tags,
                 cluster_id=attempt.cluster_id, job_id=job.job_id, job_run_id=run.run_id, node_type=spec.worker_node,

@@ -17,7 +17,7 @@ import pyarrow as pa
 from engine.demo import catalog as C
 from engine.demo import events
 from engine.demo.ids import DAY, HOUR, day_start, from_epoch, rng_for, uuid_id
-from engine.demo.runs import Run, add_run_usage, job_runs
+from engine.demo.runs import Run, add_run_usage, runs_of_job
 from engine.demo.usage import PROFILES, Correction, UsageBuffer, UsageRow, correct, tag_items
 from engine.demo.entities import Cluster, Notebook, World, alive_at, version_at
 from engine.demo.world import NOTEBOOKS_PER_WORKSPACE, WAREHOUSES_PER_WORKSPACE, detailed
@@ -37,7 +37,7 @@ class DayOutput:
     queries: list[dict] = field(default_factory=list)
     endpoint_usage: list[dict] = field(default_factory=list)
     audit: list[dict] = field(default_factory=list)
-    mlflow_runs: list[dict] = field(default_factory=list)
+    mlflow_run_rows: list[dict] = field(default_factory=list)
     mlflow_metrics: list[dict] = field(default_factory=list)
     node_timeline: pa.Table | None = None
     corrections: list[Correction] = field(default_factory=list)
@@ -59,8 +59,8 @@ def simulate_day(world: World, day: date, namespace: str = BASE) -> DayOutput:
         _corrections(world, day, out)
         _spend_drop(world, day, out)
     out.audit = events.audit_rows(world, day, namespace, out)
-    out.mlflow_runs, out.mlflow_metrics = events.mlflow_rows(world, day, namespace, snapshot_end=planted)
-    if namespace != BASE or day in world.plan.node_timeline_days:
+    out.mlflow_run_rows, out.mlflow_metrics = events.mlflow_rows(world, day, namespace, snapshot_end=planted)
+    if namespace != BASE or day in world.planted.node_timeline_days:
         out.node_timeline = events.node_timeline(world, namespace, out.node_intervals)
     return out
 
@@ -80,7 +80,7 @@ def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def _jobs(world: World, day: date, namespace: str, out: DayOutput) -> None:
     busy: dict[str, list[tuple[int, int]]] = defaultdict(list)  # all-purpose cluster id -> job intervals
     for job in world.jobs:
-        for run in job_runs(world, job, day, namespace):
+        for run in runs_of_job(world, job, day, namespace):
             out.runs.append(run)
             add_run_usage(out.usage, world, run, namespace)
             for attempt in run.attempts:
@@ -246,13 +246,13 @@ def _vector_search(world: World, day: date, out: DayOutput) -> None:
 
 def _cost_spike(world: World, day: date, out: DayOutput) -> None:
     """The spike workspace's cost on the spike day is about 5x what it spent otherwise that day."""
-    plan = world.plan
-    if day != plan.spike_day:
+    planted = world.planted
+    if day != planted.spike_day:
         return
-    ws = plan.spike_workspace.workspace_id
+    ws = planted.spike_workspace.workspace_id
     normal = sum(r.quantity * world.price(PROFILES[r.profile].sku, from_epoch(r.start))
                  for r in out.usage.rows if r.workspace_id == ws)
-    cluster = plan.spike_cluster
+    cluster = planted.spike_cluster
     start, end = int(cluster.versions[0].change_time.timestamp()), day_start(day) + 23 * HOUR
     price = world.price(PROFILES["all_purpose_photon"].sku, from_epoch(start))
     rate = 4 * normal / price / ((end - start) / HOUR)
@@ -272,14 +272,14 @@ def _first(rows: list[UsageRow], predicate) -> UsageRow:
 
 
 def _corrections(world: World, day: date, out: DayOutput) -> None:
-    plan, rows = world.plan, out.usage.rows
-    if day == plan.same_sku_correction_day:  # over-billed vector search hour, restated at half
+    planted, rows = world.planted, out.usage.rows
+    if day == planted.same_sku_correction_day:  # over-billed vector search hour, restated at half
         original = _first(rows, lambda r: r.profile == "vector_search" and r.start % DAY >= 10 * HOUR)
         out.corrections.append(correct(out.usage, original, "restated_same_sku", quantity=original.quantity * 0.5))
-    if day == plan.other_sku_correction_day:  # a photon job billed at the non-photon SKU
-        original = _first(rows, lambda r: r.job_id == plan.misbilled_job.job_id and r.profile == "jobs")
+    if day == planted.other_sku_correction_day:  # a photon job billed at the non-photon SKU
+        original = _first(rows, lambda r: r.job_id == planted.misbilled_job.job_id and r.profile == "jobs")
         out.corrections.append(correct(out.usage, original, "restated_other_sku", profile="jobs_photon"))
-    if day == plan.retraction_only_day:  # a row that should never have been written
+    if day == planted.retraction_only_day:  # a row that should never have been written
         home = world.home_workspaces[0].workspace_id
         original = _first(rows, lambda r: r.profile == "jobs_serverless" and r.job_id is None and r.workspace_id == home)
         out.corrections.append(correct(out.usage, original, "retraction_only"))
@@ -291,9 +291,9 @@ SPEND_DROP_FACTOR = 0.05  # the drop day's usage is 5 % of what the workspace wo
 def spend_drop(world: World) -> tuple[str, date]:
     """The planted spend drop: the first home workspace (not the spike's), a weekday ten days before the end."""
     home = [w for w in world.workspaces if not w.is_remote]
-    workspace = next((w for w in home if w != world.plan.spike_workspace), home[0])
-    plan = world.plan
-    busy = {plan.spike_day, plan.same_sku_correction_day, plan.other_sku_correction_day, plan.retraction_only_day}
+    workspace = next((w for w in home if w != world.planted.spike_workspace), home[0])
+    planted = world.planted
+    busy = {planted.spike_day, planted.same_sku_correction_day, planted.other_sku_correction_day, planted.retraction_only_day}
     day = world.params.end_date - timedelta(days=10)
     while day.weekday() >= 5 or day in busy:  # a plain weekday, so the drop stands out against weekday spend
         day -= timedelta(days=1)
@@ -301,7 +301,7 @@ def spend_drop(world: World) -> tuple[str, date]:
 
 
 def _spend_drop(world: World, day: date, out: DayOutput) -> None:
-    """Spend falls to a twentieth for a day (a stopped scheduler, a broken tag): cost_anomalies' LOW_SPEND."""
+    """Spend falls to a twentieth for a day (a stopped scheduler, a broken tag): the catalog's low-spend anomaly."""
     workspace_id, drop_day = spend_drop(world)
     if day != drop_day:
         return

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from engine.demo import catalog as C
 from engine.demo.entities import (
-    Cluster, ClusterSpec, Experiment, Job, Notebook, Params, Pipeline, Plan, PriceRow, ServedEntity, TaskDef,
+    Cluster, ClusterSpec, Experiment, Job, Notebook, Params, Pipeline, PlantedCases, PriceRow, ServedEntity, TaskDef,
     VectorSearchEndpoint, Version, Warehouse, Workspace, World,
 )
 from engine.demo.ids import UTC, at, cluster_id, hex_id, numeric_id, rng_for, uuid_id
@@ -32,12 +32,12 @@ SLA_MAX_DURATION_MINUTES = 45  # its job tags `sla_max_duration_minutes` ...
 SLA_DEADLINE_UTC = "05:00"  # ... and `sla_deadline_utc`
 SLA_OVERRUN_FACTOR = 1.8  # one run takes 54 min: a duration breach (and, ending after 05:00, a deadline breach)
 SLA_LATE_START_MINUTES = 40  # the last run starts 40 min late: a normal duration, but it ends after the deadline
-# The SLA-risk job (issue 14): untagged, its team comes from team_mapping by its owner; it runs at 22:00
-# UTC for about an hour, within the 120 minutes job_slas allows, but on the last day it is still running
+# The SLA-risk job (issue 14): untagged, its team comes from the catalog's team reference rows by its owner; it runs at 22:00
+# UTC for about an hour, within the 120 minutes its SLA reference row allows, but on the last day it is still running
 # when the data ends (23:50), about 110 minutes in: past 80 % of its SLA, not yet breached.
 SLA_RISK_START_HOUR = 22
 SLA_RISK_TYPICAL_MINUTES = 60.0
-SLA_RISK_MAX_DURATION_MINUTES = 120  # its row in specs/jobs/job_slas.yaml
+SLA_RISK_MAX_DURATION_MINUTES = 120  # its row in the catalog's SLA reference table (specs/jobs/)
 TASK_RETRY_INTERVAL_SECONDS = 60  # the planted task retry starts this long after its first attempt failed
 # Planted job tiers (tags['tier']); every other tagged job gets a random P1/P2/P3.
 PLANTED_TIERS = {"failing": "P2", "first_failure": "P1", "digest_failure": "P3", "slowdown": "P2", "sla_miss": "P3"}
@@ -73,8 +73,8 @@ def build_world(params: Params) -> World:
     clusters = _all_purpose_clusters(params, workspaces)
     jobs = _jobs(params, workspaces, clusters, service_principals)
     pipelines = _pipelines(params, workspaces, service_principals)
-    plan = _plan(params, workspaces, jobs, clusters)
-    spike_cluster = plan.spike_cluster
+    planted = _planted_cases(params, workspaces, jobs, clusters)
+    spike_cluster = planted.spike_cluster
     return World(
         params=params,
         workspaces=workspaces,
@@ -87,8 +87,8 @@ def build_world(params: Params) -> World:
         vector_search=_vector_search(params, workspaces),
         notebooks=_notebooks(params, workspaces),
         experiments=_experiments(params, workspaces),
-        prices=_prices(params, plan.price_change_at),
-        plan=plan,
+        prices=_prices(params, planted.price_change_at),
+        planted=planted,
     )
 
 
@@ -275,7 +275,7 @@ def _job(params, ws, index, role, lifecycle, clusters, sps) -> Job:
     if role == "sla_miss":
         tags.update(sla_max_duration_minutes=str(SLA_MAX_DURATION_MINUTES), sla_deadline_utc=SLA_DEADLINE_UTC)
     if role == "sla_at_risk":
-        tags = {}  # planted: untagged, so its team comes from team_mapping (its owner's row)
+        tags = {}  # planted: untagged, so its team comes from the team reference rows (its owner's row)
     run_as = creator.email if rng.random() < 0.5 else rng.choice(sps)
     created = _before_window(rng, params)
     if role == "sla_at_risk":  # after the Dec 2025 rollout: its rows carry creator_user_name (the owner's email)
@@ -361,40 +361,45 @@ def _warehouses(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[Ware
     return tuple(result)
 
 
-def _pipelines(params: Params, workspaces: tuple[Workspace, ...], sps: tuple[str, ...]) -> tuple[Pipeline, ...]:
-    seed, result = params.seed, []
+def _home_entities(params: Params, workspaces: tuple[Workspace, ...], kind: str, count: int):
+    """(workspace, index, rng) for `count` entities of `kind` in each home workspace, each with its own seed."""
     for ws in workspaces:
         if ws.is_remote:
             continue
-        for index in range(_count(PIPELINES_PER_WORKSPACE, params.scale)):
-            rng = rng_for(seed, "pipeline", ws.index, index)
-            continuous = ws.index == 0 and index == 0
-            owner = rng.choice(ws.people)
-            created = _before_window(rng, params)
-            topic = rng.choice(("orders", "events", "inventory", "payments"))
-            name = f"{topic}_{'stream' if continuous else 'batch'}_dlt_{ws.index}_{index}"
-            tags = _team_tags(owner.team) if rng.random() < 0.7 else {}
-            spec = ClusterSpec("i3.xlarge", "i3.xlarge", 2 if continuous else rng.choice((1, 2, 3)), False, "dlt:16.4.x")
-            cluster = Cluster(
-                workspace=ws,
-                cluster_id=cluster_id(created, seed, "pipeline-cluster", ws.index, index),
-                kind="pipeline",
-                source="PIPELINE",
-                owner=owner.email,
-                versions=(Version(created, {"name": f"dlt-execution-{name}", "spec": spec,
-                                            "auto_termination_minutes": 0, "tags": tags}),),
-                index=index,
+        for index in range(count):
+            yield ws, index, rng_for(params.seed, kind, ws.index, index)
+
+
+def _pipelines(params: Params, workspaces: tuple[Workspace, ...], sps: tuple[str, ...]) -> tuple[Pipeline, ...]:
+    seed, result = params.seed, []
+    for ws, index, rng in _home_entities(params, workspaces, "pipeline", _count(PIPELINES_PER_WORKSPACE, params.scale)):
+        continuous = ws.index == 0 and index == 0
+        owner = rng.choice(ws.people)
+        created = _before_window(rng, params)
+        topic = rng.choice(("orders", "events", "inventory", "payments"))
+        name = f"{topic}_{'stream' if continuous else 'batch'}_dlt_{ws.index}_{index}"
+        tags = _team_tags(owner.team) if rng.random() < 0.7 else {}
+        spec = ClusterSpec("i3.xlarge", "i3.xlarge", 2 if continuous else rng.choice((1, 2, 3)), False, "dlt:16.4.x")
+        cluster = Cluster(
+            workspace=ws,
+            cluster_id=cluster_id(created, seed, "pipeline-cluster", ws.index, index),
+            kind="pipeline",
+            source="PIPELINE",
+            owner=owner.email,
+            versions=(Version(created, {"name": f"dlt-execution-{name}", "spec": spec,
+                                        "auto_termination_minutes": 0, "tags": tags}),),
+            index=index,
+        )
+        versions = [Version(created, {"name": name, "tags": tags, "development": False})]
+        if rng.random() < 0.3:
+            versions.append(Version(_in_window(rng, params), {"name": f"{name}_v2", "tags": tags, "development": False}))
+        result.append(
+            Pipeline(
+                workspace=ws, pipeline_id=uuid_id(seed, "pipeline", ws.index, index), index=index, cluster=cluster,
+                run_as=rng.choice(sps) if rng.random() < 0.6 else owner.email, created_by=owner.email,
+                continuous=continuous, edition="ADVANCED" if continuous else "CORE", versions=tuple(versions),
             )
-            versions = [Version(created, {"name": name, "tags": tags, "development": False})]
-            if rng.random() < 0.3:
-                versions.append(Version(_in_window(rng, params), {"name": f"{name}_v2", "tags": tags, "development": False}))
-            result.append(
-                Pipeline(
-                    workspace=ws, pipeline_id=uuid_id(seed, "pipeline", ws.index, index), index=index, cluster=cluster,
-                    run_as=rng.choice(sps) if rng.random() < 0.6 else owner.email, created_by=owner.email,
-                    continuous=continuous, edition="ADVANCED" if continuous else "CORE", versions=tuple(versions),
-                )
-            )
+        )
     return tuple(result)
 
 
@@ -440,40 +445,32 @@ def _vector_search(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[V
 
 def _notebooks(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[Notebook, ...]:
     seed, result = params.seed, []
-    for ws in workspaces:
-        if ws.is_remote:
-            continue
-        for index in range(_count(NOTEBOOKS_PER_WORKSPACE, params.scale)):
-            rng = rng_for(seed, "notebook", ws.index, index)
-            user = ws.people[index % len(ws.people)]
-            topic = rng.choice(("eda", "model-dev", "adhoc-analysis", "data-checks", "prototype"))
-            result.append(
-                Notebook(
-                    workspace=ws, notebook_id=numeric_id(16, seed, "notebook", ws.index, index),
-                    path=f"/Users/{user.email}/{topic}-{index}", user=user, index=index,
-                    budget_policy_id=uuid_id(seed, "budget-policy", user.team) if rng.random() < 0.5 else None,
-                )
+    for ws, index, rng in _home_entities(params, workspaces, "notebook", _count(NOTEBOOKS_PER_WORKSPACE, params.scale)):
+        user = ws.people[index % len(ws.people)]
+        topic = rng.choice(("eda", "model-dev", "adhoc-analysis", "data-checks", "prototype"))
+        result.append(
+            Notebook(
+                workspace=ws, notebook_id=numeric_id(16, seed, "notebook", ws.index, index),
+                path=f"/Users/{user.email}/{topic}-{index}", user=user, index=index,
+                budget_policy_id=uuid_id(seed, "budget-policy", user.team) if rng.random() < 0.5 else None,
             )
+        )
     return tuple(result)
 
 
 def _experiments(params: Params, workspaces: tuple[Workspace, ...]) -> tuple[Experiment, ...]:
     seed, result = params.seed, []
-    for ws in workspaces:
-        if ws.is_remote:
-            continue
-        for index in range(2):
-            rng = rng_for(seed, "experiment", ws.index, index)
-            owner = rng.choice([p for p in ws.people if p.team == "ml-platform"] or list(ws.people))
-            deleted = at(params.day_at(0.85), 12, 0) if (ws.index == 0 and index == 1) else None
-            result.append(
-                Experiment(
-                    workspace=ws, experiment_id=numeric_id(16, seed, "experiment", ws.index, index),
-                    name=f"/Users/{owner.email}/{('churn', 'demand-forecast')[index]}-experiments",
-                    owner=owner, create_time=_before_window(rng, params, datetime(2025, 9, 2, tzinfo=UTC)),
-                    delete_time=deleted,
-                )
+    for ws, index, rng in _home_entities(params, workspaces, "experiment", 2):
+        owner = rng.choice([p for p in ws.people if p.team == "ml-platform"] or list(ws.people))
+        deleted = at(params.day_at(0.85), 12, 0) if (ws.index == 0 and index == 1) else None
+        result.append(
+            Experiment(
+                workspace=ws, experiment_id=numeric_id(16, seed, "experiment", ws.index, index),
+                name=f"/Users/{owner.email}/{('churn', 'demand-forecast')[index]}-experiments",
+                owner=owner, create_time=_before_window(rng, params, datetime(2025, 9, 2, tzinfo=UTC)),
+                delete_time=deleted,
             )
+        )
     return tuple(result)
 
 
@@ -489,7 +486,7 @@ def _prices(params: Params, price_change_at: datetime) -> tuple[PriceRow, ...]:
     return tuple(rows)
 
 
-def _plan(params: Params, workspaces, jobs, clusters) -> Plan:
+def _planted_cases(params: Params, workspaces, jobs, clusters) -> PlantedCases:
     by_role = {job.role: job for job in jobs if job.role}
     deleted = tuple(j for j in jobs if j.versions[-1].delete_time is not None)
     created_in_window = next((j for j in jobs if j.create_time >= at(params.start_date)), None)
@@ -520,7 +517,7 @@ def _plan(params: Params, workspaces, jobs, clusters) -> Plan:
         job_name_since = params.day_at(1 / 3)  # keep a NULL era inside the window (see docs/SOURCES.md)
     denied_user = home[0].people[5 % len(home[0].people)]
     deleted_cluster = next((c for c in clusters if c.versions[-1].delete_time is not None), None)
-    return Plan(
+    return PlantedCases(
         failing_job=by_role["failing"],
         long_running_job=by_role["long_running"],
         repaired_job=by_role["repaired"],

@@ -8,17 +8,14 @@ place one table at a time, so a reader never sees a half-written table.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.sources.system_tables import SYSTEM_TABLES, arrow_schema, local_path
+from engine import atomic
+from engine.sources.system_tables import arrow_schema, local_path
 
 ROWS_PER_FILE = 250_000
 ROW_GROUP_ROWS = 65_536
@@ -101,42 +98,18 @@ class PartWriter:
         return self.rows
 
 
-@contextmanager
-def staging_directory(out_dir: Path) -> Iterator[Path]:
-    """A scratch directory beside `out_dir` (same filesystem, so renames are atomic); removed at the end."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def publish(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
     """Move each staged table into `out_dir`, replacing an older copy one table at a time."""
     for name in names:
-        source, target = local_path(staging, name), local_path(out_dir, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        retired = None
-        if target.exists():
-            retired = local_path(staging / ".retired", name)
-            retired.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(target, retired)
-        os.replace(source, target)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        atomic.replace_directory(local_path(staging, name), local_path(out_dir, name), local_path(staging / ".retired", name))
 
 
 def write_new_file(name: str, table: pa.Table, directory: Path, file_name: str) -> Path:
-    """Add one file to an existing table directory: write a hidden temp file, then rename it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Add one file to an existing table directory (a hidden temporary file, then a rename)."""
     target = directory / file_name
     if target.exists():
         raise FileExistsError(f"{target} already exists (was this day appended before?)")
-    temp = directory / f".{file_name}.tmp"  # Spark and the engine skip files starting with '.'
-    write_parquet(sort_table(name, table), temp)
-    os.replace(temp, target)
+    with atomic.staged_file(target) as temporary:
+        write_parquet(sort_table(name, table), temporary)
     return target
 
-
-ALL_TABLES = tuple(SYSTEM_TABLES)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from engine.render import viewmodel as vm
 from engine.render.registry import RenderContext, renderer, template
-from engine.spec.dashboard_sql import substitute_references
+from engine.names import resolve_references
 from engine.spec.model import (
     CONSOLIDATED_PREFIX,
     Aggregate,
@@ -99,7 +99,7 @@ def relation(dashboard: Dashboard, table: str) -> str:
 
 
 def dataset_sql(dashboard: Dashboard, dataset: DashboardDataset) -> str:
-    return substitute_references(dataset.query.strip(), lambda name: relation(dashboard, name))
+    return resolve_references(dataset.query.strip(), lambda name: relation(dashboard, name))
 
 
 def layout(page: DashboardPage) -> tuple[tuple[Widget, Position], ...]:

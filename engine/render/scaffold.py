@@ -12,13 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import atomic
 from engine.errors import UserError
+from engine.names import suggestion
 from engine.render.viewmodel import quoted
 from engine.sources import system_tables
 from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec import SpecError, load_project
 from engine.spec.build import _current_name  # the loader's own rule for the default latest-row table name
-from engine.spec.model import DatasetKind, Project, Schedule
+from engine.spec.model import Column, DatasetKind, Project, Schedule
 from engine.spec.schema import TABLE_SCHEMA, schema_text
 from engine.sql import types
 
@@ -35,15 +37,6 @@ LAYERS = {"stream": "bronze", "snapshot": "bronze", "scd2": "bronze", "aggregate
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 _PLAIN_YAML = re.compile(r"[a-z_][a-z0-9_]*")
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
-
-
-@dataclass(frozen=True)
-class SourceColumn:
-    name: str
-    type: str
-    description: str
-    nullable: bool = True
-    pii: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,8 +73,7 @@ def write_starter(specs: Path, name: str, pattern: str, domain: str, source: str
     spec = starter_spec(project, name, pattern, domain, source or DEFAULT_SOURCES[pattern])
     from engine.render.registry import template
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(template(f"new_{pattern}.yaml.j2").render(spec=spec), encoding="utf-8")
+    atomic.write_text(path, template(f"new_{pattern}.yaml.j2").render(spec=spec))
     try:
         load_project(specs)
     except SpecError:
@@ -96,7 +88,7 @@ def starter_spec(project: Project, name: str, pattern: str, domain: str, source:
     if pattern == "aggregate":
         group = _group_columns(columns)
         keys = group
-        shown = [by_name[g] for g in group] + [SourceColumn("row_count", "BIGINT", "Number of source rows in the group.", nullable=False)]
+        shown = [by_name[g] for g in group] + [Column("row_count", "BIGINT", "Number of source rows in the group.", nullable=False)]
     else:
         shown = list(columns)
     required = set(keys)
@@ -127,8 +119,7 @@ def _source_facts(project: Project, pattern: str, source: str):
     """(columns, struct column names, keys, (sequence_by, delete_column)) of a source, checked for the pattern."""
     if source.startswith("system."):
         if source not in SYSTEM_TABLES:
-            closest = system_tables.closest(source)
-            raise UserError(f"'{source}' is not a supported system table" + (f" (did you mean '{closest}'?)" if closest else ""))
+            raise UserError(f"'{source}' is not a supported system table{suggestion(system_tables.closest_table(source))}")
         entry = SYSTEM_TABLES[source]
         if pattern in ("stream", "scd2") and not entry.streamable:
             choices = ", ".join(n for n, t in sorted(SYSTEM_TABLES.items()) if t.streamable)
@@ -137,7 +128,7 @@ def _source_facts(project: Project, pattern: str, source: str):
             choices = ", ".join(n for n, t in sorted(SYSTEM_TABLES.items()) if t.scd2_keys)
             raise UserError(f"'{source}' is not a slowly changing table; pattern 'scd2' reads one of: {choices}")
         fields = system_tables.columns(source)
-        columns = tuple(SourceColumn(f.name, _type_text(f.type), f"From {source}.") for f in fields
+        columns = tuple(Column(f.name, _type_text(f.type), f"From {source}.") for f in fields
                         if not isinstance(f.type, types.Struct))
         structs = tuple(f.name for f in fields if isinstance(f.type, types.Struct))
         return columns, structs, entry.scd2_keys, (entry.sequence_column or "", entry.delete_column or "")
@@ -148,11 +139,11 @@ def _source_facts(project: Project, pattern: str, source: str):
         raise UserError(f"'{source}' is a {upstream.dataset_kind.value.replace('_', ' ')}; pattern 'stream' needs a streaming table")
     if pattern == "scd2":
         raise UserError("pattern 'scd2' reads a slowly changing system table (e.g. system.lakeflow.jobs), not another spec")
-    columns = tuple(SourceColumn(c.name, c.type, c.description, c.nullable, c.pii) for c in upstream.columns)
+    columns = tuple(Column(c.name, c.type, c.description, c.nullable, c.pii) for c in upstream.columns)
     return columns, (), upstream.keys if pattern in ("stream", "snapshot") else (), ("", "")
 
 
-def _group_columns(columns: tuple[SourceColumn, ...]) -> tuple[str, ...]:
+def _group_columns(columns: tuple[Column, ...]) -> tuple[str, ...]:
     names = [c.name for c in columns]
     group = [n for n in ("workspace_id",) if n in names]
     date = next((c.name for c in columns if c.type.upper() == "DATE"), None)
@@ -166,7 +157,7 @@ def _group_columns(columns: tuple[SourceColumn, ...]) -> tuple[str, ...]:
 _type_text = types.ddl  # the registry's parsed types, printed as DDL for the starter spec
 
 
-def _column_yaml(column: SourceColumn, *, nullable: bool) -> str:
+def _column_yaml(column: Column, *, nullable: bool) -> str:
     parts = [f"name: {_yaml_scalar(column.name)}", f"type: {quoted(column.type)}"]
     if not nullable:
         parts.append("nullable: false")

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from engine import sharing
 from engine.render.registry import renderer, template
 from engine.render.viewmodel import CATALOG_PARAMETER, HEADER, KIND_LABELS, SCHEMA_PARAMETER, sql_ident, sql_string
-from engine.spec.model import REFERENCE, DatasetKind, Project
+from engine.names import resolve_references
+from engine.spec.model import DatasetKind, Project
 
 PROVIDER_SQL = "generated/sql/delta_sharing_provider.sql"
 RECIPIENT_SQL = "generated/sql/delta_sharing_recipient.sql"
@@ -98,7 +99,7 @@ def _sql_consolidated(view: sharing.ConsolidatedView) -> SqlConsolidatedView:
 
 
 def _sql_central(view: sharing.ResolvedCentralView) -> SqlCentralView:
-    query = REFERENCE.sub(lambda m: sql_ident(view.catalog, view.schema, view.reads[m.group(1)]), view.query.strip().rstrip(";").rstrip())
+    query = resolve_references(view.query.strip().rstrip(";").rstrip(), lambda name: sql_ident(view.catalog, view.schema, view.reads[name]))
     return SqlCentralView(sql_ident(view.catalog, view.schema, view.name), sql_string(view.description), query)
 
 

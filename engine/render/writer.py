@@ -8,10 +8,10 @@ Caches that running the generated tests leaves behind are ignored.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import atomic
 from engine.errors import UserError
 
 GENERATED_DIR = "generated"
@@ -60,13 +60,13 @@ def apply(root: Path, outputs: dict[str, str], changes: FileChanges) -> None:
     elsewhere must not let `generate` write (or delete) outside the project.
     """
     targets = {relative: inside_root(root, relative) for relative in changes.missing + changes.stale + changes.extra}
-    staged: list[tuple[str, Path]] = []
+    staged: list[tuple[Path, Path]] = []
     try:
         for relative in changes.missing + changes.stale:
-            staged.append((_stage(targets[relative], outputs[relative]), targets[relative]))
+            staged.append((atomic.stage_bytes(targets[relative], outputs[relative].encode("utf-8")), targets[relative]))
     except OSError as exc:
         for temporary, _ in staged:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
         raise UserError(f"cannot write {exc.filename or root}: {exc.strerror}; nothing was changed") from None
     for temporary, target in staged:
         os.replace(temporary, target)
@@ -83,26 +83,6 @@ def inside_root(root: Path, relative: str) -> Path:
     if base not in resolved.parents or target.is_symlink():
         raise UserError(f"refusing to write {target}: it resolves to {resolved.resolve()}, outside the project root {base}")
     return target
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and os.replace it: readers never see half a file."""
-    os.replace(_stage(path, text), path)
-
-
-def _stage(path: Path, text: str) -> str:
-    """The text in a temporary file beside `path` (same folder, so the final rename is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(text.encode("utf-8"))
-        os.chmod(temporary, mode)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return temporary
 
 
 def _files_under(root: Path, folder: str) -> list[str]:

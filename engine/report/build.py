@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from engine import atomic
 from engine.render.lakeview import Position, layout, measure_field, x_field
 from engine.report.queries import LocalDashboards, Outcome, Rows, shown_default
 from engine.spec.model import Dashboard, Project, Widget, WidgetType
@@ -296,24 +296,18 @@ def _environment() -> jinja2.Environment:
 def write_report(view: ReportView, folder: Path) -> ReportResult:
     from plotly.offline import get_plotlyjs
 
-    from engine.render.writer import write_atomic
-
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / PLOTLY_JS
     bundled = get_plotlyjs()
     if not script.is_file() or script.read_text(encoding="utf-8") != bundled:
-        write_atomic(script, bundled)
+        atomic.write_text(script, bundled)
     env = _environment()
     pages = {}
     for dashboard in view.dashboards:
         path = folder / dashboard.file
-        write_atomic(path, env.get_template("dashboard.html.j2").render(report=view, dashboard=dashboard, plotly=PLOTLY_JS))
+        atomic.write_text(path, env.get_template("dashboard.html.j2").render(report=view, dashboard=dashboard, plotly=PLOTLY_JS))
         pages[dashboard.name] = path
     index = folder / "index.html"
-    write_atomic(index, env.get_template("index.html.j2").render(report=view, plotly=PLOTLY_JS))
+    atomic.write_text(index, env.get_template("index.html.j2").render(report=view, plotly=PLOTLY_JS))
     return ReportResult(folder, index, pages, sum(d.errors for d in view.dashboards), view)
 
-
-def figure_data(text: str) -> dict:
-    """A figure's JSON back as data (tests read what a chart was given)."""
-    return json.loads(text)

@@ -7,7 +7,7 @@ Flows use select(), never withColumn(), on upstream pipeline tables (apache/spar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from engine.runtime.backend import DatasetDefinition, native_rules
 from engine.runtime.observed import observation_name
@@ -18,10 +18,10 @@ from engine.runtime.queries import (
     passes,
     quote,
     reference_query,
-    resolve_references,
     scd2_current_query,
     source_projection,
 )
+from engine.names import resolve_references
 from engine.runtime.sources import SystemSource
 from engine.spec.model import DatasetKind, OnViolation, Pattern, ProjectSettings, Table
 
@@ -151,6 +151,3 @@ class SystemViewFlow:
             comment=f"{self.name} read from {self.ctx.sources.describe(self.name)}",
             table_properties={}, partition_cols=(), cluster_by=(), native_expectations={},
         )
-
-
-FlowFactory = Callable[[Table, FlowContext], TableFlow]

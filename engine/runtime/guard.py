@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from engine.runtime.layout import LocalLayout, write_text
+from engine.atomic import write_text
+from engine.runtime.layout import LocalLayout
 from engine.runtime.queries import quote
 
 

@@ -9,11 +9,11 @@ registers in-process and does not read it).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from engine.atomic import write_text
 from engine.spec import manifest
 from engine.spec.model import Project
 
@@ -103,16 +103,6 @@ class LocalLayout:
             "spark.driver.memory 2g",
             "",
         ])
-
-
-def write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    """Written whole or not at all (a killed run never leaves half a file), readable as `mode` says."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temporary, path)
 
 
 def write_spark_conf(layout: LocalLayout) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 from engine import escape
-from engine.spec.model import REFERENCE, Alert, Expectation, OnViolation, Pattern, ProjectSettings, Table
+from engine.spec.model import Alert, Expectation, OnViolation, Pattern, ProjectSettings, Table
 
 FAILED_EXPECTATION_MARKER = "TABLESMITH_EXPECTATION_FAILED"
 
@@ -25,16 +23,6 @@ def identifier_projection(settings: ProjectSettings) -> list[str]:
         f"CAST({sql_string(settings.account_identifier)} AS STRING) AS `_account_identifier`",
         f"CAST({sql_string(settings.workspace_identifier)} AS STRING) AS `_workspace_identifier`",
     ]
-
-
-def output_projection(table: Table) -> list[str]:
-    """Declared column order, then the identifier columns (for query patterns, by name)."""
-    return [quote(c.name) for c in table.all_columns]
-
-
-def resolve_references(query: str, resolve: Callable[[str], str]) -> str:
-    """Replace every ${name} with the name this backend reads it by."""
-    return REFERENCE.sub(lambda m: resolve(m.group(1)), query)
 
 
 def scd2_current_query(table: Table, history: str) -> str:

@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from engine import atomic
 from engine.spec.model import DatasetKind, Project, Schedule, Table
 
 
@@ -39,12 +40,9 @@ class RunState:
             return None  # no usable state: refresh everything
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps({"sources": dict(self.sources), "specs": dict(self.specs),
-                                         "daily_built_on": self.daily_built_on, "source_root": self.source_root},
-                                        indent=1, sort_keys=True))
-        temporary.replace(path)
+        atomic.write_text(path, json.dumps({"sources": dict(self.sources), "specs": dict(self.specs),
+                                            "daily_built_on": self.daily_built_on, "source_root": self.source_root},
+                                           indent=1, sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,9 @@ class Inputs:
             return None
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps({"specs_dir": self.specs_dir, "specs": self.specs, "source_root": self.source_root,
-                                         "extra_conf": dict(self.extra_conf), "schema": self.schema,
-                                         "folders": dict(self.folders)}, indent=1, sort_keys=True))
-        temporary.replace(path)
+        atomic.write_text(path, json.dumps({"specs_dir": self.specs_dir, "specs": self.specs, "source_root": self.source_root,
+                                            "extra_conf": dict(self.extra_conf), "schema": self.schema,
+                                            "folders": dict(self.folders)}, indent=1, sort_keys=True))
 
     def unchanged(self, specs_dir: Path, source: Path | None, extra_conf: Mapping[str, str]) -> bool:
         """`source` None: the project's default folder, whichever the last run read."""

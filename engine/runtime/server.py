@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.runtime.layout import LocalLayout, write_spark_conf, write_text
+from engine.atomic import write_text
+from engine.runtime.layout import LocalLayout, write_spark_conf
 
 DEFAULT_IDLE_MINUTES = 30.0
 START_TIMEOUT = 300.0  # seconds; a loaded 2-core machine needs a minute to start a JVM

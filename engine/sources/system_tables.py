@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
 from engine.names import closest as nearest
+from engine.names import suggestion
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pyarrow
@@ -302,12 +303,10 @@ def get(name: str) -> SystemTable:
     try:
         return SYSTEM_TABLES[name]
     except KeyError:
-        suggestion = closest(name)
-        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
-        raise KeyError(f"unknown system table '{name}'{hint}") from None
+        raise KeyError(f"unknown system table '{name}'{suggestion(closest_table(name))}") from None
 
 
-def closest(name: str) -> str | None:
+def closest_table(name: str) -> str | None:
     """The registered table name nearest to `name` (for "did you mean" messages), or None."""
     match = nearest(name, SYSTEM_TABLES)
     if match is None and "." not in name.removeprefix("system."):

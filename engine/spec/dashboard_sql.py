@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
 
-from engine.spec.model import REFERENCE, DatasetColumn
+from engine.names import REFERENCE, quoted_references
+from engine.spec.model import DatasetColumn
 
 DIALECT = "databricks"
 RANGE_BOUNDS = ("min", "max")
@@ -52,15 +53,6 @@ class QueryAnalysis:
         return tuple(sorted({p.name for p in self.parameters}))
 
 
-def substitute_references(query: str, render) -> str:
-    """The query with each ${name} replaced by `render(name)`; nothing else changes."""
-    return REFERENCE.sub(lambda m: render(m.group(1)), query)
-
-
-def quoted_path(name: str) -> str:
-    return ".".join(f"`{part}`" for part in name.split("."))
-
-
 def analyze(query: str, schema: Mapping[str, Mapping[str, str]], range_parameters: frozenset[str]) -> QueryAnalysis:
     """`schema`: table name -> {column: Databricks type} for every ${table} the query may read.
 
@@ -77,7 +69,7 @@ def _analyze(query: str, schema: tuple, range_parameters: frozenset[str]) -> Que
     from sqlglot.errors import ParseError, SqlglotError, TokenError
 
     references = {m.group(1) for m in REFERENCE.finditer(query)}
-    text = substitute_references(query, quoted_path)
+    text = quoted_references(query)
     try:
         trees = [t for t in sqlglot.parse(text, read=DIALECT) if t is not None]
     except ParseError as exc:

@@ -70,7 +70,10 @@ def display_path(path: Path, root: Path | None = None) -> str:
 
 
 def _resolved_display(path: Path, root: Path | None) -> str:
-    resolved = _resolved(str(Path(path).parent)) / Path(path).name  # one resolve per folder, not per file
+    try:  # one resolve per folder, not per file
+        resolved = _resolved(str(Path(path).parent)) / Path(path).name
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): shown as given
+        return str(path)
     for base in (_resolved(os.getcwd()), root.resolve() if root is not None else None):
         if base is None:
             continue

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from engine.names import REFERENCE
 from engine.spec.loader import Location
 
 IDENTIFIER_COLUMNS = ("_account_identifier", "_workspace_identifier")
@@ -30,8 +31,6 @@ def first_sentence(text: str) -> str:
 # The central workspace's view of a shared table, from every provider: all_workspaces_<table>.
 CONSOLIDATED_PREFIX = "all_workspaces_"
 
-# One explicit reference syntax, readable without Spark: ${table} or ${system.schema.table}.
-REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
 
 
 class Pattern(str, enum.Enum):

@@ -9,7 +9,6 @@ names every declared column, whose aggregates are grouped, and whose columns' li
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
@@ -18,9 +17,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
+from engine.names import quoted_references, resolve_references
+
 DIALECT = "databricks"
-# The spec's reference syntax (engine.spec.model.REFERENCE), replaced by a quoted name to parse.
-_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,2})\s*\}")
 
 
 @dataclass(frozen=True)
@@ -38,9 +37,8 @@ class ParsedQuery:
     output_columns: tuple[str, ...] | None  # None when a `*` hides them
 
 
-def with_placeholders(query: str) -> str:
-    """`${billing_summary}` -> `billing_summary`, `${system.billing.usage}` -> `system`.`billing`.`usage`."""
-    return _REFERENCE.sub(lambda m: ".".join(f"`{part}`" for part in m.group(1).split(".")), query)
+# `${some_table}` -> `some_table`, `${system.billing.usage}` -> `system`.`billing`.`usage`.
+with_placeholders = quoted_references
 
 
 def _syntax_problem(error: SqlglotError, code: str) -> SqlProblem:
@@ -272,7 +270,7 @@ def bare_table_names(query: str) -> tuple[str, ...] | None:
     Read from the parse tree, so a string literal such as 'moved from base_usage' is never a table.
     """
     try:
-        trees = [t for t in sqlglot.parse(_REFERENCE.sub(f"`{_MARKER}`", query), read=DIALECT) if t is not None]
+        trees = [t for t in sqlglot.parse(resolve_references(query, lambda _: f"`{_MARKER}`"), read=DIALECT) if t is not None]
     except (SqlglotError, ValueError):
         return None
     names = []

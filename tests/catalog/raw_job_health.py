@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.runtime.queries import resolve_references
+from engine.names import resolve_references
 
 FAILED_STATES = {"ERROR", "FAILED", "TIMED_OUT"}
 # A job without a team tag takes the first rule type that matches it (specs/billing/team_mapping.yaml).

@@ -17,7 +17,7 @@ import pytest
 
 from engine.demo import append_day, facts, generate
 from engine.demo.generator import APPEND_TABLES
-from engine.sources.system_tables import SYSTEM_TABLES, closest, local_path, spark_schema
+from engine.sources.system_tables import SYSTEM_TABLES, closest_table, local_path, spark_schema
 
 pyspark = pytest.importorskip("pyspark")
 from pyspark.sql.types import StructType  # noqa: E402
@@ -78,7 +78,7 @@ def test_registry_ddl_agrees_with_sparks_own_parser(spark_session):
 def test_registry_helpers():
     assert len(SYSTEM_TABLES) == 19
     assert local_path(Path("/r"), "system.billing.usage") == Path("/r/billing/usage")
-    assert closest("system.billing.usgae") == "system.billing.usage"
+    assert closest_table("system.billing.usgae") == "system.billing.usage"
     assert SYSTEM_TABLES["system.serving.served_entities"].delete_column == "endpoint_delete_time"
     assert not SYSTEM_TABLES["system.query.history"].streamable
 

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from engine.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, main
-from engine.render import writer
 from engine.spec import load_project
 
 REPO = Path(__file__).parent.parent.parent
@@ -111,14 +110,6 @@ def test_check_reports_missing_and_extra_files_and_generate_removes_extras(copy,
     assert "__pycache__" not in err
     assert main(["generate", "--specs", str(copy / "specs")]) == EXIT_OK
     assert not orphan.exists() and (copy / "generated/sql/maintenance.sql").exists() and cache.exists()
-
-
-def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path):
-    target = tmp_path / "out" / "file.txt"
-    writer.write_atomic(target, "one\n")
-    writer.write_atomic(target, "two\n")
-    assert target.read_text() == "two\n"
-    assert [p.name for p in target.parent.iterdir()] == ["file.txt"]
 
 
 def test_bad_specs_are_bad_input(tmp_path):
