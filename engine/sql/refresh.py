@@ -61,7 +61,7 @@ class Reason:
     why: str
 
     def __str__(self) -> str:
-        return f"{self.construct}: {self.why}"
+        return f"{self.construct} {self.why}"
 
 
 # Functions whose value changes between refreshes or rows (by sqlglot class, else by name as parsed).
@@ -149,22 +149,21 @@ def _unlisted_operators(tree: exp.Expression) -> Iterator[str]:
 # The one rule table: order is the order reasons are printed in.
 RULES: tuple[Rule, ...] = (
     Rule("EXPRESSION_NOT_DETERMINISTIC",
-         "is non-deterministic; incremental refresh supports deterministic built-in functions only "
-         "(filter on the data's own dates, or move the table to schedule: daily)", DOCS, _non_deterministic),
+         "(non-deterministic: incremental refresh needs deterministic functions)", DOCS, _non_deterministic),
     Rule("WINDOW_WITHOUT_PARTITION_BY",
-         "window function without PARTITION BY; incremental refresh needs PARTITION BY on every window", DOCS,
+         "(window without PARTITION BY: not incrementalizable)", DOCS,
          _window_without_partition),
     Rule("SUBQUERY_EXPRESSION_NOT_INCREMENTALIZABLE",
-         "subquery used as an expression is not incrementalizable; join it instead", ERROR_CLASS, _subquery_expressions),
+         "(subquery used as a value: not incrementalizable; join it instead)", ERROR_CLASS, _subquery_expressions),
     Rule("OPERATOR_NOT_INCREMENTALIZABLE",
-         "not among the operators Databricks documents as incrementally refreshable "
-         "(GROUP BY, WITH, UNION ALL, WHERE/HAVING, INNER and OUTER joins, OVER with PARTITION BY, QUALIFY)", DOCS,
+         "(not among the documented incremental operators: GROUP BY, WITH, UNION ALL, WHERE/HAVING, "
+         "INNER and OUTER joins, OVER with PARTITION BY, QUALIFY)", DOCS,
          _unlisted_operators),
     # Source rules: what a query reads, known only from the specs (engine.spec.refresh applies them).
     Rule("ROW_TRACKING_NOT_ENABLED",
-         "is read directly; incremental refresh needs Delta sources with row tracking (or pipeline tables), "
-         "and system tables document no row tracking: read it through a streaming table", ROW_TRACKING),
-    Rule("NO_SOURCE_TABLE", "rows written in the spec: recomputed whole, which costs nothing", DOCS),
+         "(system table read directly: incremental refresh needs sources with row tracking, which system tables "
+         "do not document; read it through a streaming table)", ROW_TRACKING),
+    Rule("NO_SOURCE_TABLE", "(rows written in the spec: recomputed whole, at no cost)", DOCS),
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
 
