@@ -7,9 +7,11 @@ decides which query each pattern runs and applies the rules that need the specs:
 - `aggregate` (and a persisted `view`, which the backend publishes as a materialized view): the
   spec's `query`, plus every system table it reads directly (ROW_TRACKING_NOT_ENABLED) and the
   reasons of any temporary view it reads (the engine inlines a temporary view into its readers).
-- `snapshot`: the runtime's own projection (engine.runtime.queries.source_projection) over the
-  source, filtered by the spec's `filter`; a system source is read directly.
-- `scd2` current tables: the runtime's ROW_NUMBER() OVER (PARTITION BY keys ...) query.
+- `snapshot`: the declared columns (each `expr`, cast) over the source, filtered by the spec's
+  `filter`; a system source is read directly.
+- `scd2` current tables: ROW_NUMBER() OVER (PARTITION BY keys ORDER BY sequence DESC) = 1 over the
+  history (engine.runtime.queries.scd2_current_query; tests/spec/test_refresh_cost.py checks that
+  query against the rules), so eligible whenever keys are declared.
 - `reference`: rows written in the spec (no source: a full recompute that costs nothing).
 - `stream` / `scd2` history: streaming tables (append only new input); temporary views: not stored.
 
@@ -82,9 +84,7 @@ def assess(table: Table, tables: Mapping[str, Table]) -> Assessment:
     if table.pattern is Pattern.REFERENCE:
         return Assessment(table, RefreshMode.STATIC, (reason("NO_SOURCE_TABLE", "rows"),), ("rows",))
     if table.pattern is Pattern.SCD2_CURRENT:
-        from engine.runtime.queries import scd2_current_query  # the query the runtime registers
-
-        found = query_reasons(scd2_current_query(table, "${" + str(table.derived_from) + "}"))
+        found = () if table.keys else (reason("WINDOW_WITHOUT_PARTITION_BY", "ROW_NUMBER() OVER (ORDER BY sequence)"),)
         key: tuple[str, ...] = ("keys",)
     elif table.pattern is Pattern.SNAPSHOT:
         found, key = _snapshot_reasons(table)
@@ -94,12 +94,10 @@ def assess(table: Table, tables: Mapping[str, Table]) -> Assessment:
 
 
 def _snapshot_reasons(table: Table) -> tuple[tuple[Reason, ...], tuple[str, ...]]:
-    from engine.runtime.queries import source_projection  # the projection the runtime reads with
-
     found: list[Reason] = []
     key: tuple = ("source",)
-    for index, expression in enumerate(source_projection(table)):
-        own = expression_reasons(expression)
+    for index, column in enumerate(table.columns):
+        own = expression_reasons(column.expr) if column.expr else ()
         if own and not found:
             key = ("columns", index)
         found.extend(own)

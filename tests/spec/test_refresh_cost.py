@@ -12,7 +12,9 @@ import pytest
 from engine.cli import main
 from engine.spec import load_project, validate_project
 from engine.spec.model import DatasetKind, Schedule
+from engine.runtime.queries import scd2_current_query
 from engine.spec.refresh import UNUSED_ACK_CODE, WARNING_CODE, RefreshMode, assess_all
+from engine.sql.refresh import query_reasons
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = Path(__file__).parent / "base"
@@ -109,9 +111,10 @@ def test_rolling_window_tables_refresh_daily(catalog):
 
 def test_each_pattern_gets_the_query_it_runs(catalog):
     project, _, assessments = catalog
-    # scd2 current tables: the runtime's ROW_NUMBER() OVER (PARTITION BY keys ...) query, incremental.
+    # scd2 current tables: the query the runtime registers passes every rule, as the assessment says.
     current = [t for t in project.tables if t.derived_from]
     assert current and all(assessments[t.name].mode is RefreshMode.INCREMENTAL for t in current)
+    assert all(query_reasons(scd2_current_query(t, "${" + str(t.derived_from) + "}")) == () for t in current)
     # streaming tables append; reference tables are rows written in the spec.
     assert assessments["billing_usage_bronze"].mode is RefreshMode.STREAMING
     assert assessments["team_mapping"].mode is RefreshMode.STATIC
