@@ -22,6 +22,12 @@ cost model, so "incremental" here means *eligible*, never guaranteed):
   refresh does when incremental is impossible; EXPLAIN CREATE MATERIALIZED VIEW previews it.
   https://docs.databricks.com/aws/en/ldp/developer/ldp-sql-ref-create-materialized-view-refresh-policy
 
+- Not applied: the versions of the incremental-refresh page read here (the older English table and
+  a newer translated one) say "EXPECTATIONS: No. Materialized views that use expectations are always
+  fully refreshed". Most catalog views carry expectations; the current page could not be read to
+  confirm it still holds, so this is reported (docs/ARCHITECTURE.md, "Refresh cost") rather than
+  enforced. EXPLAIN CREATE MATERIALIZED VIEW on a workspace settles it.
+
 Everything here is static and conservative: a construct the documented table does not list counts
 against the query (OPERATOR_NOT_INCREMENTALIZABLE): LIMIT, ORDER BY, SELECT DISTINCT, UNION /
 INTERSECT / EXCEPT (distinct), CROSS JOIN, SEMI / ANTI joins, PIVOT, TABLESAMPLE. Generators such as
@@ -48,7 +54,7 @@ ROW_TRACKING = "https://docs.databricks.com/aws/en/delta/row-tracking"
 class Rule:
     """One documented reason a query is recomputed in full; `find` names each offending construct."""
 
-    code: str  # Databricks' own reason name (ERROR_CLASS)
+    code: str  # Databricks' own reason name (ERROR_CLASS) where it has one
     why: str
     doc: str
     find: Callable[[exp.Expression], Iterator[str]] | None = None  # None: checked from the specs (engine.spec.refresh)
