@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from engine import __version__, escape
 from engine.errors import CheckFailed, UserError
-from engine.spec import SpecError, load_project
+from engine.spec import SpecError, load_project, validate_project
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -41,10 +41,13 @@ def command(name: str, help_text: str, configure: Configure = specs_argument) ->
 @command("validate", "check every spec: shape, references, cycles, columns; all errors at once")
 def cmd_validate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    project = load_project(args.specs)
+    project, warnings = validate_project(args.specs)
     elapsed = time.perf_counter() - started
+    for warning in warnings:  # refresh cost and the like: reported, never failing
+        print(warning.format(), file=sys.stderr)
     dashboards = f", {len(project.dashboards)} dashboards" if project.dashboards else ""
-    print(f"ok: {len(project.tables)} tables{dashboards} valid in {args.specs} ({elapsed:.2f}s)")
+    noted = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
+    print(f"ok: {len(project.tables)} tables{dashboards} valid in {args.specs}{noted} ({elapsed:.2f}s)")
     return EXIT_OK
 
 

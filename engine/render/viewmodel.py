@@ -115,6 +115,7 @@ class TableDoc:
     anchor: str
     domain: str
     kind: str
+    refresh_mode: str  # engine.spec.refresh: streaming append, incremental MV, full recompute (daily), view
     purpose: str
     description: str
     facts: tuple[tuple[str, str], ...]
@@ -140,7 +141,10 @@ class SchemaDoc:
 
 
 def schema_doc(project: Project) -> SchemaDoc:
-    docs = {t.name: _table_doc(project, t) for t in project.tables}
+    from engine.spec.refresh import assess_all
+
+    assessments = assess_all(project.tables)
+    docs = {t.name: _table_doc(project, t, assessments[t.name]) for t in project.tables}
     domains = sorted({t.domain for t in project.tables})
     return SchemaDoc(
         header=HEADER,
@@ -155,15 +159,16 @@ def schema_doc(project: Project) -> SchemaDoc:
     )
 
 
-def _table_doc(project: Project, table: Table) -> TableDoc:
+def _table_doc(project: Project, table: Table, assessment) -> TableDoc:
     return TableDoc(
         name=table.name,
         anchor=table.name.lower(),
         domain=table.domain,
         kind=KIND_LABELS[table.dataset_kind],
+        refresh_mode=md_cell(assessment.label),
         purpose=md_cell(first_sentence(table.description)),
         description=md_cell(table.description),
-        facts=_facts(project, table),
+        facts=_facts(project, table, assessment),
         columns=tuple(_column_row(c) for c in table.columns),
         expectations=tuple(ExpectationRow(md_code(e.name), md_code(e.expr), e.on_violation.value) for e in table.expectations),
     )
@@ -173,7 +178,17 @@ def _links(names: tuple[str, ...]) -> str:
     return ", ".join(f"[{md_code(n)}](#{n.lower()})" for n in names) or "—"
 
 
-def _facts(project: Project, table: Table) -> tuple[tuple[str, str], ...]:
+def _refresh_mode_text(assessment) -> str:
+    """The mode and, for a full recompute, why (engine.spec.refresh; the rules cite Databricks' docs)."""
+    from engine.spec.refresh import RefreshMode, explain
+
+    text = assessment.label
+    if assessment.mode is RefreshMode.FULL_RECOMPUTE and assessment.reasons:
+        text += f" — {explain(assessment.reasons)}"
+    return md_cell(text)
+
+
+def _facts(project: Project, table: Table, assessment) -> tuple[tuple[str, str], ...]:
     pattern = table.pattern.value
     if table.derived_from:
         pattern += f" (latest row per key of {md_code(table.derived_from)})"
@@ -183,6 +198,7 @@ def _facts(project: Project, table: Table) -> tuple[tuple[str, str], ...]:
     return (
         ("Pattern", f"{pattern}, {KIND_LABELS[table.dataset_kind]}, layer {table.layer.value}"),
         ("Refresh", refresh),
+        ("Refresh mode", _refresh_mode_text(assessment)),
         ("System sources", ", ".join(md_code(s) for s in table.system_sources) or "—"),
         ("Upstream", _links(table.upstream_tables)),
         ("Downstream", _links(project.downstream(table.name))),

@@ -20,7 +20,7 @@ from engine.spec.model import Dashboard, Project, ProjectSettings, Table
 # that validate: importing the model or the manifest reader (the pipeline runtime does both on
 # Databricks) must not need packages a serverless pipeline may lack.
 
-__all__ = ["Diagnostic", "SpecError", "Project", "Table", "load_project", "table_spec_files"]
+__all__ = ["Diagnostic", "SpecError", "Project", "Table", "load_project", "validate_project", "table_spec_files"]
 
 
 def table_spec_files(specs_dir: Path) -> list[Path]:
@@ -29,6 +29,15 @@ def table_spec_files(specs_dir: Path) -> list[Path]:
 
 
 def load_project(specs_dir: Path) -> Project:
+    return _load_checked(specs_dir, warn=False)[0]
+
+
+def validate_project(specs_dir: Path) -> tuple[Project, list[Diagnostic]]:
+    """load_project plus the warnings `tablesmith validate` prints (never errors: the project is valid)."""
+    return _load_checked(specs_dir, warn=True)
+
+
+def _load_checked(specs_dir: Path, *, warn: bool) -> tuple[Project, list[Diagnostic]]:
     specs_dir = Path(specs_dir)
     shown = display_path(specs_dir)
     found = discover(specs_dir)
@@ -38,12 +47,13 @@ def load_project(specs_dir: Path) -> Project:
     diagnostics: list[Diagnostic] = list(found.problems)
     cache = SpecCache.for_specs(specs_dir)
     try:
-        return _load(specs_dir, shown, found, cache, diagnostics)
+        return _load(specs_dir, shown, found, cache, diagnostics, warn)
     finally:
         cache.save()  # also after errors: the specs that passed need no parse next time
 
 
-def _load(specs_dir: Path, shown: str, found, cache: SpecCache, diagnostics: list[Diagnostic]) -> Project:
+def _load(specs_dir: Path, shown: str, found, cache: SpecCache, diagnostics: list[Diagnostic],
+          warn: bool) -> tuple[Project, list[Diagnostic]]:
     from engine.spec.rules import RuleContext, SpecEntry, check
     from engine.spec.schema import TABLE_SCHEMA
 
@@ -75,9 +85,15 @@ def _load(specs_dir: Path, shown: str, found, cache: SpecCache, diagnostics: lis
     if diagnostics:
         raise SpecError(diagnostics)
     assert settings is not None
-    return Project(settings=settings, tables=_ordered([e.table for e in entries]), specs_dir=str(specs_dir),
-                   alerts=tuple(sorted(alerts, key=lambda a: a.name)),
-                   dashboards=tuple(sorted(dashboards, key=lambda d: d.name)))
+    warnings = []
+    if warn:
+        from engine.spec.refresh import refresh_warnings
+
+        warnings = refresh_warnings(entries)
+    project = Project(settings=settings, tables=_ordered([e.table for e in entries]), specs_dir=str(specs_dir),
+                      alerts=tuple(sorted(alerts, key=lambda a: a.name)),
+                      dashboards=tuple(sorted(dashboards, key=lambda d: d.name)))
+    return project, warnings
 
 
 def _load_alerts(files: tuple[Path, ...], ctx, diagnostics: list[Diagnostic]) -> list:

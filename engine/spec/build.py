@@ -96,6 +96,7 @@ def tables_from_doc(doc: Document) -> list[Table]:
         persisted_view=d.get("view", {}).get("persisted", False),
         rows=tuple(MappingProxyType(dict(row)) for row in d.get("rows", ())),
         retention=_retention(d, columns, scd2),
+        full_recompute_ok=d.get("refresh", {}).get("full_recompute_ok"),
     )
     if scd2 is None:
         return [table]

@@ -21,12 +21,14 @@ class Diagnostic:
     message: str
     key_path: str = ""
     snippet: str = ""
+    severity: str = "error"  # "warning": printed by validate, never fails it
 
     def format(self) -> str:
         """One line per problem plus its snippet; spec text is shown, never interpreted by the terminal."""
         where = f"{self.file}:{self.line}:{self.col}"
         key = f" {escape.one_line(self.key_path)}:" if self.key_path else ""
-        text = f"{where}: {self.code}:{key} {escape.one_line(self.message)}"
+        level = "warning: " if self.severity == "warning" else ""
+        text = f"{where}: {level}{self.code}:{key} {escape.one_line(self.message)}"
         return escape.terminal(text + ("\n" + self.snippet if self.snippet else ""))
 
 

@@ -141,6 +141,7 @@ class Table:
     derived_from: str | None = None  # set on the scd2 current table: the history table's name
     rows: tuple[Mapping[str, object], ...] = ()  # reference tables: rows written in the spec
     retention: Retention | None = None  # streaming tables: how long rows are kept (None: every row, forever)
+    full_recompute_ok: str | None = None  # refresh.full_recompute_ok: why a full recompute every 15 minutes is accepted
 
     @property
     def upstream_tables(self) -> tuple[str, ...]:
