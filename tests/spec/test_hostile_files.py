@@ -91,6 +91,7 @@ def _validate_dropping_root(specs: str, queue) -> None:
 
     from engine.cli import main as cli_main
 
+    os.environ["TABLESMITH_CACHE_DIR"] = "off"  # a cold load imports every module a cold validate needs
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         cli_main(["validate", "--specs", str(FIXTURE)])  # as root: every module validate needs is imported
     if os.geteuid() == 0:

@@ -118,6 +118,7 @@ def test_each_pattern_gets_the_query_it_runs(catalog):
     # streaming tables append; reference tables are rows written in the spec.
     assert assessments["billing_usage_bronze"].mode is RefreshMode.STREAMING
     assert assessments["team_mapping"].mode is RefreshMode.STATIC
+    assert [r.code for r in assessments["team_mapping"].reasons] == ["NO_SOURCE_TABLE"]
     # a snapshot of a system table: the runtime projection (current_timestamp() ingestion column) and a direct read.
     codes = {r.code for r in assessments["workspace_info"].reasons}
     assert "ROW_TRACKING_NOT_ENABLED" in codes
