@@ -36,7 +36,7 @@ from engine.spec.model import (
     Table,
     Widget,
 )
-from engine.sql.types import TypeSyntaxError, canonical
+from engine.sql.types import TypeSyntaxError, canonical, type_class
 
 SOURCE_PATTERNS = (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2)
 QUERY_PATTERNS = (Pattern.AGGREGATE, Pattern.VIEW)
@@ -837,8 +837,6 @@ WIDGET_KEYS = {
     "text": {"markdown"},
 }
 _COMMON_WIDGET_KEYS = {"type", "name", "title", "width", "height"}
-_NUMERIC = re.compile(r"(?i)^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL|NUMERIC|REAL|UBIGINT|BYTE|SHORT|LONG)\b")
-_TEMPORAL = re.compile(r"(?i)^(DATE|TIMESTAMP|DATETIME)")
 
 
 @dashboard_rule
@@ -870,9 +868,9 @@ def dashboard_widget_fields(ctx: RuleContext, entry: DashboardEntry) -> Iterator
         for key, measure in (("y", widget.y), ("value", widget.value)):
             column_type = columns.get(measure.field.lower()) if measure else None
             if measure and measure.agg in (Aggregate.SUM, Aggregate.AVG) and column_type and column_type != "UNKNOWN" \
-                    and not _NUMERIC.match(column_type):
+                    and type_class(column_type) != "numeric":
                 yield entry.diag(path + (key, "agg"), "MEASURE_NOT_NUMERIC",
                                  f"{measure.agg.value} of '{measure.field}', which is {column_type}: use count or count_distinct, or a numeric field")
         x_type = columns.get(widget.x.lower()) if widget.x else None
-        if widget.bin and x_type and x_type != "UNKNOWN" and not _TEMPORAL.match(x_type):
+        if widget.bin and x_type and x_type != "UNKNOWN" and type_class(x_type) != "temporal":
             yield entry.diag(path + ("bin",), "BIN_NOT_DATE", f"bin truncates dates; x '{widget.x}' is {x_type}")

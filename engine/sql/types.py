@@ -85,6 +85,20 @@ def parse_type(text: str) -> ColumnType:
     return _convert(definitions[0].kind, text)
 
 
+@lru_cache(maxsize=1024)
+def type_class(text: str) -> str:
+    """'numeric', 'temporal' or 'other': how a chart may use a column of this type ('other' when unreadable)."""
+    try:
+        data_type = exp.DataType.build(text, dialect=DIALECT)
+    except (SqlglotError, ValueError):
+        return "other"
+    if data_type.is_type(*exp.DataType.NUMERIC_TYPES):
+        return "numeric"
+    if data_type.is_type(*exp.DataType.TEMPORAL_TYPES):
+        return "temporal"
+    return "other"
+
+
 def _outside_brackets(text: str) -> str:
     """The characters of `text` at bracket depth 0 (a top-level comma means two columns)."""
     depth, out = 0, []
