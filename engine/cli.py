@@ -64,26 +64,34 @@ def say(text: str = "") -> None:
     click.echo(text)
 
 
+def stdout_is_terminal() -> bool:
+    """Rich output only for a person at a terminal: a pipe or a CI log gets plain lines even when
+    FORCE_COLOR is set (the lines are a contract; colours are not)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def console() -> "Console":
-    """A console on the current stdout. Off a terminal it adds no colour codes and never wraps."""
+    """A console on the current stdout: rich on a terminal; elsewhere no colour codes and no wrapping."""
     from rich.console import Console
 
-    return Console(soft_wrap=True, highlight=False, emoji=False)
+    return Console(soft_wrap=True, highlight=False, emoji=False, force_terminal=stdout_is_terminal())
 
 
 def show_table(columns: Sequence[str], rows: Iterable[Sequence[str]], plain: Iterable[str], *,
-               title: str | None = None, styles: Sequence[str | None] = ()) -> None:
+               title: str | None = None, styles: Sequence[str | None] = (), numeric: Sequence[int] = ()) -> None:
     """`rows` as a rich table on a terminal; elsewhere the `plain` lines the scripts and tests read."""
-    out = console()
-    if not out.is_terminal:
+    if not stdout_is_terminal():
         for line in plain:
             say(line)
         return
     from rich.table import Table
 
+    out = console()
     table = Table(title=title, title_justify="left", header_style="bold")
     for index, column in enumerate(columns):
-        table.add_column(column, style=styles[index] if index < len(styles) else None)
+        table.add_column(column, style=styles[index] if index < len(styles) else None,
+                         justify="right" if index in numeric else "left")
     for row in rows:
         table.add_row(*row)
     out.print(table)
@@ -136,7 +144,7 @@ def _rich_run_observer() -> "RunObserver":
         def run_finished(self, result) -> None:
             self.close()
             show_table(SUMMARY_COLUMNS, summary_rows(result), (), title=f"run {result.run_id}",
-                       styles=(None, "dim", "cyan", None, "yellow"))
+                       styles=(None, "dim", "cyan", None, "yellow"), numeric=(2, 3))
             for note in summary_notes(result):
                 out.print(note, markup=False)
 
@@ -203,7 +211,7 @@ def run(specs: Path, source: Path | None, output: Path, full_refresh: bool, sele
     project = load_project(specs)  # bad specs stop here, before any data or JVM
     if source is None:
         source = _demo_source(Path(project.settings.source_root))
-    observer = _rich_run_observer() if console().is_terminal else RunObserver(say)
+    observer = _rich_run_observer() if stdout_is_terminal() else RunObserver(say)
     try:
         run_local(specs, project=project, source=source, output=output, full_refresh=full_refresh, select=selected,
                   observer=observer)
