@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from engine.runtime.queries import alert_condition, quote
 from engine.spec.outbound import parse_message
-from engine.spec.model import Alert
+from engine.spec.model import Alert, Project
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,23 @@ def evaluate(spark: Any, schema: str, alerts: Iterable[Alert], skip: Iterable[st
         rows = tuple(_plain(row.asDict()) for row in spark.sql(alert_query(alert, relation)).collect())
         firings.append(Firing(alert, rows))
     return firings
+
+
+@dataclass(frozen=True)
+class LocalCheck:
+    missing: tuple[str, ...]  # watched tables the local run did not build: their alerts are skipped
+    firings: tuple[Firing, ...]
+
+
+def evaluate_local_run(project: Project, output: Path) -> LocalCheck:
+    """Every alert of `project` on the tables of the local run in `output`."""
+    from engine.runtime.local import finished_run, local_session
+
+    spark = local_session(finished_run(output))  # through the folder's warm Spark server (Derby: one process)
+    schema = project.settings.schema
+    existing = {row.tableName for row in spark.sql(f"SHOW TABLES IN {quote(schema)}").collect()}
+    missing = tuple(sorted({alert.table for alert in project.alerts} - existing))
+    return LocalCheck(missing, tuple(evaluate(spark, schema, project.alerts, skip=missing)))
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Mapping
 
 from engine.demo import catalog as C
+from engine.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,13 @@ class Params:
 
     def validate(self) -> None:
         if self.workspaces < 2:
-            raise ValueError("workspaces must be >= 2 (one of them is in another region)")
+            raise UserError("workspaces must be >= 2 (one of them is in another region)")
         if self.days < 14:
-            raise ValueError("days must be >= 14 so the planted cases fit in the window")
+            raise UserError("days must be >= 14 so the planted cases fit in the window")
         if self.jobs < 12:
-            raise ValueError("jobs must be >= 12 so every planted job role gets a job (11 roles, 1 remote job)")
+            raise UserError("jobs must be >= 12 so every planted job role gets a job (11 roles, 1 remote job)")
         if self.scale <= 0:
-            raise ValueError("scale must be > 0")
+            raise UserError("scale must be > 0")
 
 
 @dataclass(frozen=True)

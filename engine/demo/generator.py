@@ -5,17 +5,14 @@
     facts()                           # the planted cases (engine.demo.facts)
 
 Pure pyarrow (no Spark, no JVM). Same arguments -> byte-identical files. The window is the `days`
-days before `end_date` (exclusive), all timestamps UTC. Command line:
-``python -m engine.demo.generator OUT_DIR [--days N] [--scale X] [--append-day YYYY-MM-DD]``.
+days before `end_date` (exclusive), all timestamps UTC. Command line: `tablesmith demo-data` (the
+only one; the CLI is the one place that calls this package).
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,6 +25,7 @@ from engine.demo.entities import Params, World
 from engine.demo.world import build_world
 from engine.atomic import scratch_directory
 from engine.demo.writer import PartWriter, publish, rows_to_table, write_new_file
+from engine.errors import UserError
 from engine.sources.system_tables import SYSTEM_TABLES, arrow_schema, local_path
 
 DEFAULT_END_DATE = date(2026, 11, 1)
@@ -97,7 +95,7 @@ def append_day(
     file_name = f"part-{day:%Y%m%d}-append.parquet"
     for name in APPEND_TABLES:
         if (local_path(out_dir, name) / file_name).exists():
-            raise FileExistsError(f"{local_path(out_dir, name) / file_name} exists: {day} was appended before")
+            raise UserError(f"{local_path(out_dir, name) / file_name} exists: {day} was appended before")
     tables = _event_tables(simulate_day(world, day, APPEND))
     _check_unique_ids(out_dir, tables)
     for name in APPEND_TABLES:
@@ -145,31 +143,4 @@ def _check_unique_ids(out_dir: Path, tables: dict[str, pa.Table]) -> None:
         existing = set(pq.read_table(directory, columns=[id_column]).column(id_column).to_pylist())
         clashes = existing.intersection(tables[name].column(id_column).to_pylist())
         if clashes:
-            raise ValueError(f"{name}: {len(clashes)} {id_column} values of the new day already exist, e.g. {sorted(clashes)[0]}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.demo.generator", description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--workspaces", type=int, default=3)
-    parser.add_argument("--days", type=int, default=45)
-    parser.add_argument("--jobs", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--end-date", type=date.fromisoformat, default=DEFAULT_END_DATE)
-    parser.add_argument("--append-day", type=date.fromisoformat, help="add one day of event files instead")
-    args = parser.parse_args(argv)
-    common = dict(workspaces=args.workspaces, jobs=args.jobs, seed=args.seed, scale=args.scale, end_date=args.end_date)
-    started = time.perf_counter()
-    if args.append_day:
-        counts = append_day(args.out_dir, args.append_day, days=args.days, **common)
-    else:
-        counts = generate(args.out_dir, days=args.days, **common)
-    for name, rows in counts.items():
-        print(f"{rows:>10,}  {name}")
-    print(f"{sum(counts.values()):>10,}  rows in {time.perf_counter() - started:.1f}s -> {args.out_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+            raise UserError(f"{name}: {len(clashes)} {id_column} values of the new day already exist, e.g. {sorted(clashes)[0]}")

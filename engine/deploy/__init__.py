@@ -2,5 +2,6 @@
 provider workspace; catalogs from shares and consolidated views on the central workspace.
 
 Read top-down: `targets` (which workspace, which role) -> `plan` (pure diff of desired vs actual
-state) -> `workspace` (the only module importing databricks.sdk) -> `commands` (`tablesmith deploy`).
+state) -> `workspace` (the only module importing databricks.sdk) -> `deployment.py` (prepare and
+apply one target's plan; `tablesmith deploy` in engine/cli.py prints it).
 """

@@ -1,7 +1,7 @@
 """Stage: deploy. The pure diff: what the specs want vs what the workspace has -> ordered changes.
 
 Nothing here talks to Databricks. `workspace.py` reads the actual state into the dataclasses below
-and executes the changes; `commands.py` prints them. Every step, including the ones that need no
+and executes the changes; the CLI prints them. Every step, including the ones that need no
 change ("="), is a `Change`, so plan and apply print the same lines.
 """
 

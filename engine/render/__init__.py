@@ -4,7 +4,8 @@
 
 Renderers live in one registry (engine.render.registry); each builds a small view-model
 (engine.render.viewmodel) and fills a template from engine/render/templates. `writer` compares and
-writes files atomically; `commands` adds `tablesmith generate` and `tablesmith new`.
+writes files atomically; `generate` renders and writes (or checks) them for `tablesmith generate`,
+`scaffold` writes the starter spec of `tablesmith new`.
 """
 
 from typing import Any
@@ -13,7 +14,7 @@ __all__ = ["RenderContext", "render_all"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the CLI imports this package to register commands; Jinja loads only when rendering.
+    # Lazy: importing one module (the CLI reads scaffold's choices) loads neither the registry nor Jinja.
     if name in __all__:
         from engine.render import registry
 

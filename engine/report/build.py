@@ -124,6 +124,16 @@ def build_report(project: Project, spark: Any, schema: str, folder: Path, as_of:
     return write_report(view, folder)
 
 
+def report_local_run(project: Project, output: Path, folder: Path | None = None, as_of: dt.date | None = None) -> ReportResult:
+    """The report on the tables of the local run in `output`, written into `folder` (default: <output>/report)."""
+    from engine.runtime.local import finished_run, local_session, write_spark_conf
+
+    layout = finished_run(output)
+    write_spark_conf(layout)
+    spark = local_session(layout)  # through the folder's warm Spark server (Derby: one process)
+    return build_report(project, spark, project.settings.schema, folder or output / "report", as_of)
+
+
 def _as_of(freshness: dict[str, dt.datetime | None]) -> dt.date:
     """'now' for relative dates: the newest data read (demo data ends in the past), never after today."""
     today = dt.datetime.now(dt.timezone.utc).date()

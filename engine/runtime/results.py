@@ -1,12 +1,13 @@
 """Stage: runtime. What a local run reports: each flow's state and timing from the run's own events,
-rows and violations from its observations (engine.runtime.observed), and the printed summary."""
+rows and violations from its observations (engine.runtime.observed), the summary, and the observer
+the run reports to as it goes (RunObserver: plain lines by default; the CLI draws its own)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from engine.runtime.layout import LocalLayout
 from engine.runtime.queries import FAILED_EXPECTATION_MARKER, ROWS_KEPT
@@ -47,12 +48,41 @@ class RunResult:
     unchanged: int = 0  # tables the run neither registered nor refreshed
 
 
+class RunObserver:
+    """What a run reports as it goes. The runtime calls only these methods; this default prints plain,
+    stable lines through `echo`. A caller draws them otherwise by overriding them (the CLI: live
+    progress and a summary table on a terminal), so the runtime needs no terminal library."""
+
+    def __init__(self, echo: Callable[[str], None] = print):
+        self.echo = echo
+
+    def note(self, text: str) -> None:
+        """A line about the run: what it refreshes, the server starting, a warning."""
+        self.echo(text)
+
+    def table_skipped(self, name: str, reason: str) -> None:
+        self.echo(f"  - {name:<34} skipped: {reason}")
+
+    def flows_starting(self, tables: Sequence[str]) -> None:
+        """The pipeline is about to run the flows of these tables."""
+
+    def flow_started(self, name: str) -> None:
+        """A table's flow started running."""
+
+    def flow_finished(self, table: TableResult) -> None:
+        mark = {"COMPLETED": "ok", "FAILED": "FAILED"}.get(table.state, table.state.lower())
+        self.echo(f"  {mark:>6} {table.name:<34} {table.seconds:6.1f}s")
+
+    def run_finished(self, result: RunResult) -> None:
+        self.echo(summary(result))
+
+
 class FlowEvents:
     """Folds the engine's event stream into per-table states and timings (the events' own timestamps)."""
 
-    def __init__(self, tables: dict[str, TableResult], echo: Callable[[str], None]):
+    def __init__(self, tables: dict[str, TableResult], observer: RunObserver):
         self.tables = tables
-        self.echo = echo
+        self.observer = observer
         self.errors: list[str] = []
 
     def on_event(self, message: str, timestamp: dt.datetime) -> None:
@@ -69,10 +99,10 @@ class FlowEvents:
         table.state = state
         if state == "RUNNING" and table.started is None:
             table.started = timestamp
+            self.observer.flow_started(name)
         elif state in TERMINAL:
             table.seconds = (timestamp - table.started).total_seconds() if table.started else 0.0
-            mark = {"COMPLETED": "ok", "FAILED": "FAILED"}.get(state, state.lower())
-            self.echo(f"  {mark:>6} {name:<34} {table.seconds:6.1f}s")
+            self.observer.flow_finished(table)
             if state == "FAILED":
                 self.errors.append(message)
 
@@ -103,22 +133,29 @@ def apply_observations(result: RunResult, observed: Mapping[str, Mapping[str, in
         result.tables[name].violations[rule] = violations
 
 
-def summary(result: RunResult) -> str:
-    lines = [f"{'table':<36} {'kind':<18} {'rows':>10} {'seconds':>8}  expectation violations"]
+SUMMARY_COLUMNS = ("table", "kind", "rows", "seconds", "expectation violations")
+
+
+def summary_rows(result: RunResult) -> list[tuple[str, str, str, str, str]]:
+    """One row per table of the run (SUMMARY_COLUMNS), then the skipped tables."""
+    rows = []
     for name, table in result.tables.items():
         if table.state == "UNCHANGED":
-            rows = "unchanged"
+            written = "unchanged"
         elif table.rows is None:
-            rows = "-"
+            written = "-"
         else:
-            rows = f"+{table.rows}" if table.kind == "streaming_table" else str(table.rows)
+            written = f"+{table.rows}" if table.kind == "streaming_table" else str(table.rows)
         violations = ", ".join(f"{rule}={count}" for rule, count in sorted(table.violations.items()) if count) or "-"
-        lines.append(f"{name:<36} {table.kind:<18} {rows:>10} {table.seconds:>8.1f}  {violations}")
-    for name, reason in result.skipped.items():
-        lines.append(f"{name:<36} {'skipped':<18} {'-':>10} {'-':>8}  {reason}")
-    if result.unchanged:
-        lines.append(f"{result.unchanged} other tables unchanged (nothing they read changed)")
-    lines.append(
+        rows.append((name, table.kind, written, f"{table.seconds:.1f}", violations))
+    rows.extend((name, "skipped", "-", "-", reason) for name, reason in result.skipped.items())
+    return rows
+
+
+def summary_notes(result: RunResult) -> list[str]:
+    """The lines under the table: tables left alone, where the time went, where the tables are."""
+    notes = [f"{result.unchanged} other tables unchanged (nothing they read changed)"] if result.unchanged else []
+    notes.append(
         f"done in {result.seconds:.1f}s (Spark start {result.session_seconds:.1f}s, prepare {result.prepare_seconds:.1f}s, "
         f"pipeline {result.flow_seconds:.1f}s [register {result.register_seconds:.1f}s, graph {result.graph_seconds:.1f}s], "
         f"row counts and expectations {result.check_seconds:.1f}s). "
@@ -127,4 +164,12 @@ def summary(result: RunResult) -> str:
         f"served by the warm local Spark server: `tablesmith stop` ends it); "
         f"quality metrics in `{result.schema}`.`_quality_metrics`."
     )
-    return "\n".join(lines)
+    return notes
+
+
+def summary(result: RunResult) -> str:
+    """The summary as plain text: fixed-width columns, one table a line."""
+    lines = [f"{'table':<36} {'kind':<18} {'rows':>10} {'seconds':>8}  expectation violations"]
+    for name, kind, rows, seconds, violations in summary_rows(result):
+        lines.append(f"{name:<36} {kind:<18} {rows:>10} {seconds:>8}  {violations}")
+    return "\n".join(lines + summary_notes(result))

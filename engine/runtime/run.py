@@ -24,7 +24,7 @@ from engine.runtime.entry import Registration, register_pipeline, skipped_tables
 from engine.runtime.layout import LocalLayout
 from engine.runtime.queries import quote
 from engine.runtime.refresh import Inputs, RefreshPlan, RunState, files_fingerprint, plan_run, spec_fingerprint
-from engine.runtime.results import FlowEvents, RunResult, TableResult, apply_observations, summary
+from engine.runtime.results import FlowEvents, RunObserver, RunResult, TableResult, apply_observations
 from engine.runtime.sources import LocalSystemSource
 from engine.spec.model import DatasetKind, Project, Schedule
 
@@ -47,19 +47,23 @@ def run_local(
     full_refresh: bool = False,
     select: Sequence[str] = (),
     echo: Callable[[str], None] = print,
+    observer: RunObserver | None = None,
     extra_conf: Mapping[str, str] | None = None,
     pipeline_name: str = "pipeline",
 ) -> RunResult:
     """Refresh what changed (or `select` and its downstream, or everything with `full_refresh`).
 
     `project`: the specs already loaded by the caller; `source`: the system tables folder (default:
-    the project's `source_root`). Raises CheckFailed when a flow or a fail expectation fails."""
+    the project's `source_root`); `observer`: told of progress as the run goes (default: plain lines
+    through `echo`). Raises CheckFailed when a flow or a fail expectation fails."""
     from engine.errors import CheckFailed, UserError
 
     began = time.perf_counter()
+    observer = observer or RunObserver(echo)
+    note = observer.note
     layout = LocalLayout(output, pipeline_name)
     if project is None and not select and not full_refresh and nothing_changed(layout, specs_dir, source, extra_conf):
-        echo(NOTHING_CHANGED)
+        note(NOTHING_CHANGED)
         return RunResult(uuid.uuid4().hex[:12], layout, {}, {}, seconds=time.perf_counter() - began)
     if project is None:
         from engine.spec import load_project
@@ -93,15 +97,15 @@ def run_local(
                         full_refresh=full_refresh, unfinished=(pending.refresh, pending.reset) if pending else None)
         run_id = uuid.uuid4().hex[:12]
         if plan.nothing:
-            echo(NOTHING_CHANGED)
+            note(NOTHING_CHANGED)
             tables = {t.name: TableResult(t.name, t.dataset_kind.value, state="UNCHANGED") for t in active}
             return RunResult(run_id, layout, tables, {}, seconds=time.perf_counter() - began, schema=schema)
-        _describe(plan, len(active), pending, echo)
+        _describe(plan, len(active), pending, note)
         files.write_project(project, layout, conf, specs_dir)
 
         session_started = time.perf_counter()
-        guard.stop_orphaned_flows(layout, pending, echo)
-        spark = server.session(layout, echo)
+        guard.stop_orphaned_flows(layout, pending, note)
+        spark = server.session(layout, note)
         info = server.running(layout)
         journal = guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset)
         journal.save(pending_file)
@@ -115,9 +119,9 @@ def run_local(
         whole = [t.name for t in active if t.partition_by or plan.reasons.get(t.name) == "spec changed"]
         guard.prepare(spark, layout, schema, rebuild, whole, plan.reset)
         prepare_seconds = time.perf_counter() - prepare_started
-        echo(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
+        note(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
              f"{' (full refresh)' if full_refresh else ''}")
-        result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, echo=echo,
+        result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, observer=observer,
                               on_start=lambda: dataclasses.replace(journal, flows_started=True).save(pending_file))
         result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
         result.unchanged = len(active) - len(result.tables)
@@ -133,7 +137,7 @@ def run_local(
         result.refreshed = tuple(sorted(refreshed))
         metrics = quality.from_observations(project, refreshed, counts or {})
         if counts is None:
-            echo("warning: the run's row and expectation counts did not arrive; none recorded")
+            note("warning: the run's row and expectation counts did not arrive; none recorded")
         else:
             quality.record(spark, schema, run_id, metrics)
         apply_observations(result, counts, metrics if counts is not None else {})
@@ -147,7 +151,7 @@ def run_local(
                    schema, {f: files_fingerprint(Path(f)) for f in sorted(folders)}).save(layout.inputs_file())
         pending_file.unlink(missing_ok=True)
     result.seconds = time.perf_counter() - began
-    echo(summary(result))
+    observer.run_finished(result)
     return result
 
 
@@ -191,11 +195,12 @@ def run_pipeline(
     conf: Mapping[str, str],
     *,
     refresh: Sequence[str] | None = None,
-    echo: Callable[[str], None] = print,
+    observer: RunObserver | None = None,
     on_start: Callable[[], None] = lambda: None,
 ) -> RunResult:
     """Register every table in-process inside the pipelines registry and run the graph (`refresh`:
-    only these flows; None: all), reporting each flow from the engine's events."""
+    only these flows; None: all), reporting each flow from the engine's events to `observer`."""
+    observer = observer or RunObserver()
     from pyspark.pipelines.add_pipeline_analysis_context import add_pipeline_analysis_context
     from pyspark.pipelines.block_session_mutations import block_session_mutations
     from pyspark.pipelines.graph_element_registry import graph_element_registration_context
@@ -217,9 +222,10 @@ def run_pipeline(
     result = RunResult(conf.get("tablesmith.run_id", ""), layout, tables, dict(registration.skipped), schema=schema)
     result.register_seconds = time.perf_counter() - started
     for name, reason in registration.skipped.items():
-        echo(f"  - {name:<34} skipped: {reason}")
-    events = FlowEvents(tables, echo)
+        observer.table_skipped(name, reason)
+    events = FlowEvents(tables, observer)
     on_start()
+    observer.flows_starting(list(tables))
     try:
         stream = start_run(spark, graph_id, full_refresh=[], full_refresh_all=False,
                            refresh=list(refresh or ()), dry=False, storage=layout.storage.resolve().as_uri())

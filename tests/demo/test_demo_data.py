@@ -17,6 +17,7 @@ import pytest
 
 from engine.demo import append_day, facts, generate
 from engine.demo.generator import APPEND_TABLES
+from engine.errors import UserError
 from engine.sources.system_tables import SYSTEM_TABLES, closest_table, local_path, spark_schema
 
 pyspark = pytest.importorskip("pyspark")
@@ -497,7 +498,7 @@ def test_append_day_adds_one_file_per_event_table(tmp_path):
     assert set(new_usage.column("usage_date").to_pylist()) == {day}
     new_ids = new_usage.column("record_id").to_pylist()
     assert len(set(new_ids)) == len(new_ids) and not seen_ids.intersection(new_ids)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UserError, match="appended before"):
         append_day(root, day, **SMALL)
 
 

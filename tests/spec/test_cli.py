@@ -58,7 +58,58 @@ def test_graph_prints_text_and_mermaid(capsys):
 
 
 def test_version_and_help(capsys):
-    with pytest.raises(SystemExit) as caught:
-        main(["--version"])
-    assert caught.value.code == 0 and __version__ in capsys.readouterr().out
+    assert main(["--version"]) == 0 and __version__ in capsys.readouterr().out
     assert main([]) == 2  # no command: help, and a usage error
+
+
+def test_demo_data_bad_arguments_are_one_line_errors(tmp_path, capsys):
+    assert main(["demo-data", "--out", str(tmp_path / "demo"), "--days", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: days must be >= 14 so the planted cases fit in the window\n"
+    assert main(["demo-data", "--out", str(tmp_path / "demo"), "--end-date", "11/01/2026"]) == 2
+    assert "'11/01/2026' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
+def test_every_command_lists_its_options_in_help(capsys):
+    for command, options in ((["run"], ("--select", "--full-refresh", "--source", "--output")),
+                             (["demo-data"], ("--out", "--append-day", "--scale")),
+                             (["generate"], ("--check", "--root")), (["new"], ("--pattern", "--domain")),
+                             (["report"], ("--open", "--as-of", "--report-dir")),
+                             (["alerts", "check"], ("--dry-run", "--fail-on-alert")),
+                             (["deploy", "plan"], ("--target", "--warehouse-id")), (["stop"], ("--output",))):
+        assert main([*command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"Usage: tablesmith {' '.join(command)} ") and all(o in out for o in options), out
+
+
+def test_off_a_terminal_tables_are_the_plain_lines_even_with_force_color(capsys, monkeypatch):
+    from engine import cli
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    cli.show_table(("tier", "alert"), [("P1", "x" * 120)], ["P1 " + "x" * 120])
+    assert capsys.readouterr().out == "P1 " + "x" * 120 + "\n"  # no colour codes, no wrap at 80 columns
+
+
+def test_on_a_terminal_the_run_draws_progress_and_a_summary_table(capsys, monkeypatch, tmp_path):
+    from engine import cli
+    from engine.runtime.local import LocalLayout, RunResult, TableResult
+
+    monkeypatch.setattr(cli, "stdout_is_terminal", lambda: True)
+    observer = cli._rich_run_observer()
+    tables = {"usage_raw": TableResult("usage_raw", "streaming_table"), "daily_cost": TableResult("daily_cost", "materialized_view")}
+    observer.flows_starting(list(tables))
+    observer.flow_started("usage_raw")
+    tables["usage_raw"].state, tables["usage_raw"].seconds, tables["usage_raw"].rows = "COMPLETED", 1.5, 7
+    observer.flow_finished(tables["usage_raw"])
+    tables["daily_cost"].state, tables["daily_cost"].violations = "FAILED", {"bounded": 2}
+    observer.flow_finished(tables["daily_cost"])
+    observer.run_finished(RunResult("abc", LocalLayout(tmp_path), tables, {"old": "no source"}, schema="rt"))
+    out = capsys.readouterr().out
+    assert "\x1b[" in out  # a terminal: styled
+    plain = __import__("re").sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert "ok usage_raw" in " ".join(plain.split()) and "FAILED daily_cost" in " ".join(plain.split())
+    row = next(line for line in plain.splitlines() if "usage_raw" in line and "streaming_table" in line)
+    assert "+7" in row and "│" in row  # the summary is a drawn table
+    assert any("bounded=2" in line for line in plain.splitlines())
+    assert "done in" in plain and "no source" in plain
