@@ -14,7 +14,7 @@
 -- table: job_runs_bronze
 -- kind: schema
 -- severity: error
--- rule: 15 columns with the declared names, order and Spark types
+-- rule: 18 columns with the declared names, order and Spark types
 -- column: account_id string
 -- column: workspace_id string
 -- column: job_id string
@@ -27,6 +27,9 @@
 -- column: result_state string
 -- column: termination_code string
 -- column: compute_ids array<string>
+-- column: queue_duration_seconds bigint
+-- column: setup_duration_seconds bigint
+-- column: execution_duration_seconds bigint
 -- column: _ingested_at timestamp
 -- column: _account_identifier string
 -- column: _workspace_identifier string
@@ -966,7 +969,7 @@ FROM `${catalog}`.`${schema}`.`job_teams`
 WHERE NOT COALESCE(((team_source = 'unallocated') = (team IS NULL)), FALSE);
 
 -- ==================================================================================================
--- job_runs_enriched (materialized view): One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job's name of record, owner, run_as and tier from jobs_latest (latest version, deleted jobs included; tags['tier']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.
+-- job_runs_enriched (materialized view): One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job's name of record, owner, run_as and tier from jobs_latest (latest version, deleted jobs included; tags['tier']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of job_runs_bronze, the stream of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.
 
 -- test: jobs::job_runs_enriched::schema
 -- table: job_runs_enriched

@@ -1656,6 +1656,9 @@ SELECT 'emea' AS `source_workspace`,
        `result_state`,
        `termination_code`,
        `compute_ids`,
+       `queue_duration_seconds`,
+       `setup_duration_seconds`,
+       `execution_duration_seconds`,
        `_ingested_at`,
        `_account_identifier`,
        `_workspace_identifier`
@@ -1674,13 +1677,16 @@ SELECT 'us' AS `source_workspace`,
        `result_state`,
        `termination_code`,
        `compute_ids`,
+       `queue_duration_seconds`,
+       `setup_duration_seconds`,
+       `execution_duration_seconds`,
        `_ingested_at`,
        `_account_identifier`,
        `_workspace_identifier`
 FROM `us_monitoring`.`monitoring`.`job_runs_bronze`;
 
 CREATE OR REPLACE VIEW `monitoring_central`.`consolidated`.`all_workspaces_job_runs_enriched`
-COMMENT 'job_runs_enriched from every provider workspace, with source_workspace. One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job\'s name of record, owner, run_as and tier from jobs_latest (latest version, deleted jobs included; tags[\'tier\']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.'
+COMMENT 'job_runs_enriched from every provider workspace, with source_workspace. One row per job run (workspace_id, run_id) with everything job-health and cost reports need: the run from job_runs (final state of the latest terminal row, wall-clock duration, repairs), the job\'s name of record, owner, run_as and tier from jobs_latest (latest version, deleted jobs included; tags[\'tier\']; NULL when untagged), its team from job_teams (its team tag, else team_mapping by owner, job name pattern, run_as or workspace; NULL when no rule covers it), a result_category, the queue, setup and execution seconds of its attempts (summed over the terminal rows of job_runs_bronze, the stream of system.lakeflow.job_run_timeline; NULL before Databricks filled them in Dec 2025), the compute it ran on and its cost.'
 AS
 SELECT 'emea' AS `source_workspace`,
        `workspace_id`,
