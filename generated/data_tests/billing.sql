@@ -813,6 +813,64 @@ FROM `${catalog}`.`${schema}`.`cost_allocated`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 
 -- ==================================================================================================
+-- cost_attribution_daily (materialized view): Per workspace and usage date, the cost that billing can attribute: the total, the part billed with a job_id, the part allocated to a team (tag or team_mapping, as billing_allocated decides), the part carrying a team tag and the 'unallocated' part.
+
+-- test: billing::cost_attribution_daily::schema
+-- table: cost_attribution_daily
+-- kind: schema
+-- severity: error
+-- rule: 9 columns with the declared names, order and Spark types
+-- column: workspace_id string
+-- column: usage_date date
+-- column: total_cost_usd decimal(38,6)
+-- column: job_attributed_cost_usd decimal(38,6)
+-- column: team_attributed_cost_usd decimal(38,6)
+-- column: team_tagged_cost_usd decimal(38,6)
+-- column: unallocated_cost_usd decimal(38,6)
+-- column: _account_identifier string
+-- column: _workspace_identifier string
+SELECT * FROM `${catalog}`.`${schema}`.`cost_attribution_daily` LIMIT 0;
+
+-- test: billing::cost_attribution_daily::unique_grain
+-- table: cost_attribution_daily
+-- kind: unique_grain
+-- severity: error
+-- rule: one row per workspace_id, usage_date
+SELECT `workspace_id`, `usage_date`, COUNT(*) AS `_rows`
+FROM `${catalog}`.`${schema}`.`cost_attribution_daily`
+GROUP BY `workspace_id`, `usage_date`
+HAVING COUNT(*) > 1;
+
+-- test: billing::cost_attribution_daily::not_null
+-- table: cost_attribution_daily
+-- kind: not_null
+-- severity: error
+-- rule: no NULL in workspace_id, usage_date, _account_identifier, _workspace_identifier
+SELECT
+  concat_ws(', ',
+    IF(`workspace_id` IS NULL, 'workspace_id', NULL),
+    IF(`usage_date` IS NULL, 'usage_date', NULL),
+    IF(`_account_identifier` IS NULL, '_account_identifier', NULL),
+    IF(`_workspace_identifier` IS NULL, '_workspace_identifier', NULL)
+  ) AS `_null_columns`,
+  *
+FROM `${catalog}`.`${schema}`.`cost_attribution_daily`
+WHERE `workspace_id` IS NULL
+   OR `usage_date` IS NULL
+   OR `_account_identifier` IS NULL
+   OR `_workspace_identifier` IS NULL;
+
+-- test: billing::cost_attribution_daily::parts_add_up
+-- table: cost_attribution_daily
+-- kind: expectation
+-- severity: warn
+-- rule: parts_add_up: team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd (on_violation warn)
+-- expectation: parts_add_up
+SELECT *
+FROM `${catalog}`.`${schema}`.`cost_attribution_daily`
+WHERE NOT COALESCE((team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd), FALSE);
+
+-- ==================================================================================================
 -- cost_attribution_coverage (materialized view): How much of each workspace's cost can be attributed, over the last 30 days: the share with job attribution (usage billed with a job_id: job compute and serverless jobs; jobs on all-purpose clusters are not attributable from billing) and the share with team attribution (a team tag, or an identity mapped in team_mapping, as billing_allocated decides).
 
 -- test: billing::cost_attribution_coverage::schema

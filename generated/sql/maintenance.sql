@@ -25,6 +25,7 @@
 -- cost_allocated: materialized view; maintained by its pipeline
 -- cost_anomalies: materialized view; maintained by its pipeline
 -- cost_attribution_coverage: materialized view; maintained by its pipeline
+-- cost_attribution_daily: materialized view; maintained by its pipeline
 -- cost_by_job: materialized view; maintained by its pipeline
 -- cost_by_product: materialized view; maintained by its pipeline
 -- cost_by_sku: materialized view; maintained by its pipeline
