@@ -97,6 +97,7 @@ def ensure_account(data: Path, params: dict, processes: int) -> dict:
     sampler.stop()
     stamp = {"params": params, "counts": counts, "seconds": round(seconds, 1), "peak_rss_bytes": sampler.peak}
     stamp_file.write_text(json.dumps(stamp, indent=2, sort_keys=True))
+    print(f"generated {counts['system.billing.usage']:,} usage rows, {sum(counts.values()):,} rows in {seconds:.1f} s", flush=True)
     return {**stamp, "reused": False}
 
 
@@ -138,7 +139,7 @@ def descendants(pid: int) -> list[int]:
 class MemorySampler:
     """Peak of the summed RSS of some processes (sampled every `interval` s), and the sum of their VmHWM."""
 
-    def __init__(self, pids, interval: float = 0.5):
+    def __init__(self, pids, interval: float = 1.0):
         self.pids, self.interval = pids, interval
         self.peak = 0
         self.hwm: dict[int, int] = {}
@@ -254,7 +255,7 @@ def run_stage(label: str, specs: Path, source: Path, output: Path, project) -> S
     lines = []
     for line in process.stdout:  # streamed: a long stage shows its progress
         lines.append(line)
-        if line.startswith("  ok ") or line.startswith("  FAILED") or "starting the local" in line:
+        if line.lstrip().startswith(("ok ", "FAILED ")) or "starting the local" in line:
             print(f"    {line.rstrip()}", flush=True)
     code = process.wait()
     stage = Stage(label, wall=time.perf_counter() - started)
