@@ -266,6 +266,8 @@ def run_stage(label: str, specs: Path, source: Path, output: Path, project) -> S
         stage.ok, stage.note = False, stdout[-3000:]
         print(f"stage {label} FAILED (exit {code}):\n{stage.note}", flush=True)
         return stage
+    table_start = next((i for i, line in enumerate(lines) if line.startswith("table ")), len(lines))
+    print("".join(f"    {line}" for line in lines[table_start:] if not line.startswith("done in")), end="", flush=True)
     match = DONE.search(stdout)
     stage.split = {k: float(v) for k, v in match.groupdict().items()} if match else {}
     built = {m["name"]: int(m["rows"]) for m in map(TABLE_LINE.match, stdout.splitlines()) if m}
@@ -419,6 +421,7 @@ def run_baseline(source: Path, output: Path) -> Stage:
     timings = json.loads(stdout.strip().splitlines()[-1])
     stage.split = {"spark": timings["session"], "pipeline": timings["compute"]}
     stage.tables = len(BASELINE_TABLES)
+    stage.rows_read = source_rows(source, {"system.billing.usage", "system.billing.list_prices", "system.lakeflow.jobs"})
     print(f"baseline: {stage.wall:.1f} s (session {timings['session']:.1f} s, compute {timings['compute']:.1f} s), "
           f"peak {gib(stage.peak)}", flush=True)
     return stage
@@ -435,16 +438,18 @@ def table_figures(directory: Path, cost_column: str) -> tuple[int, object]:
     return table.num_rows, pc.sum(table.column(cost_column)).as_py()
 
 
-def compare(warehouse_db: Path, baseline_out: Path) -> list[str]:
-    problems = []
+def compare(warehouse_db: Path, baseline_out: Path) -> tuple[list[str], int]:
+    """Tables whose row count or cost sum differ, and the baseline's rows written."""
+    problems, written = [], 0
     for name, cost in BASELINE_TABLES.items():
         ours, theirs = table_figures(warehouse_db / name, cost), table_figures(baseline_out / name, cost)
         same = "equal" if ours == theirs else "DIFFERENT"
         print(f"  {name:<16} Tablesmith {ours[0]:>10,} rows, SUM({cost}) {ours[1]} | baseline {theirs[0]:>10,} rows, "
               f"SUM {theirs[1]} -> {same}")
+        written += theirs[0]
         if ours != theirs:
             problems.append(name)
-    return problems
+    return problems, written
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -530,18 +535,22 @@ def main(argv: list[str] | None = None) -> int:
             if not stage.ok:
                 failed = True
                 break
-        if not failed:
-            base = run_baseline(source, work / "baseline")
-            failed = not base.ok
-            if not failed:
-                from engine.runtime.layout import LocalLayout
+            if label == "billing":  # the baseline right after the stage it is compared with
+                base = run_baseline(source, work / "baseline")
+                failed = not base.ok
+                if not failed:
+                    from engine.runtime.layout import LocalLayout
 
-                print("checking the baseline's results against Tablesmith's tables:")
-                warehouse_db = LocalLayout(output).table_dir(project.settings.schema, "x").parent
-                problems = compare(warehouse_db, work / "baseline")
-                if problems:
-                    print(f"baseline and Tablesmith differ on: {', '.join(problems)}")
-                    failed = True
+                    print("checking the baseline's results against Tablesmith's tables:")
+                    warehouse_db = LocalLayout(output).table_dir(project.settings.schema, "x").parent
+                    problems, rows = compare(warehouse_db, work / "baseline")
+                    base.rows_written = rows
+                    if problems:
+                        print(f"baseline and Tablesmith differ on: {', '.join(problems)}")
+                        failed = True
+                shutil.rmtree(work / "baseline", ignore_errors=True)
+                if failed:
+                    break
     finally:
         subprocess.run([sys.executable, "-m", "engine.cli", "stop", "--output", str(output)], cwd=ROOT,
                        capture_output=True, text=True)
