@@ -11,6 +11,7 @@ only one; the CLI is the one place that calls this package).
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import date
 from pathlib import Path
 
@@ -51,20 +52,23 @@ def generate(
     seed: int = 7,
     scale: float = 1.0,
     end_date: date = DEFAULT_END_DATE,
+    processes: int = 1,
 ) -> dict[str, int]:
-    """Write all 19 system tables for the window; returns the row count per table name."""
+    """Write all 19 system tables for the window; returns the row count per table name.
+
+    `processes` > 1 simulates days in that many worker processes (fork, Linux): each day is a pure
+    function of the world, and the days are written in window order, so the files are the same."""
     world = build_world(Params(workspaces, days, jobs, seed, scale, end_date))
     out_dir = Path(out_dir)
     with scratch_directory(out_dir) as staging:
         writers = {name: PartWriter(name, local_path(staging, name)) for name in SYSTEM_TABLES}
-        job_clusters, mlflow_run_rows = [], []
-        for day in world.params.window():
-            out = simulate_day(world, day, BASE)
-            for name, table in _event_tables(out).items():
+        job_clusters, mlflow_runs = [], []
+        for tables, clusters, runs in _simulated_days(world, processes):
+            for name, table in tables.items():
                 writers[name].add(table)
-            job_clusters.extend(out.job_clusters)
-            mlflow_run_rows.extend(out.mlflow_run_rows)
-        writers["system.mlflow.runs_latest"].add_rows(mlflow_run_rows)
+            job_clusters.extend(clusters)
+            mlflow_runs.extend(runs)
+        writers["system.mlflow.runs_latest"].add_rows(mlflow_runs)
         for name, rows in _dimension_rows(world, job_clusters).items():
             writers[name].add_rows(rows)
         counts = {name: writer.close() for name, writer in writers.items()}
@@ -101,6 +105,28 @@ def append_day(
     for name in APPEND_TABLES:
         write_new_file(name, tables[name], local_path(out_dir, name), file_name)
     return {name: tables[name].num_rows for name in APPEND_TABLES}
+
+
+_WORLD: World | None = None  # the world a forked day worker inherits
+
+
+def _simulate_base_day(day: date) -> tuple[dict[str, pa.Table], list, list[dict]]:
+    out = simulate_day(_WORLD, day, BASE)
+    return _event_tables(out), out.job_clusters, out.mlflow_run_rows
+
+
+def _simulated_days(world: World, processes: int):
+    """Each day of the window's event tables, job clusters and MLflow runs, in window order."""
+    global _WORLD
+    _WORLD = world
+    try:
+        if processes <= 1:
+            yield from map(_simulate_base_day, world.params.window())
+            return
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            yield from pool.imap(_simulate_base_day, world.params.window())  # imap keeps the order
+    finally:
+        _WORLD = None
 
 
 def _event_tables(out: DayOutput) -> dict[str, pa.Table]:

@@ -482,6 +482,14 @@ def test_same_arguments_give_byte_identical_files(demo_root, tmp_path):
     assert len(mismatch) >= 15
 
 
+def test_days_simulated_in_worker_processes_give_the_same_files(demo_root, tmp_path):
+    parallel = tmp_path / "parallel"
+    generate(parallel, processes=2)
+    assert _files(parallel) == _files(demo_root)
+    _, mismatch, errors = filecmp.cmpfiles(demo_root, parallel, [str(p) for p in _files(demo_root)], shallow=False)
+    assert not mismatch and not errors
+
+
 def test_append_day_adds_one_file_per_event_table(tmp_path):
     root = tmp_path / "system"
     generate(root, **SMALL)
