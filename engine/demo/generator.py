@@ -62,13 +62,13 @@ def generate(
     out_dir = Path(out_dir)
     with scratch_directory(out_dir) as staging:
         writers = {name: PartWriter(name, local_path(staging, name)) for name in SYSTEM_TABLES}
-        job_clusters, mlflow_runs = [], []
+        job_clusters, mlflow_run_rows = [], []
         for tables, clusters, runs in _simulated_days(world, processes):
             for name, table in tables.items():
                 writers[name].add(table)
             job_clusters.extend(clusters)
-            mlflow_runs.extend(runs)
-        writers["system.mlflow.runs_latest"].add_rows(mlflow_runs)
+            mlflow_run_rows.extend(runs)
+        writers["system.mlflow.runs_latest"].add_rows(mlflow_run_rows)
         for name, rows in _dimension_rows(world, job_clusters).items():
             writers[name].add_rows(rows)
         counts = {name: writer.close() for name, writer in writers.items()}
