@@ -87,6 +87,8 @@ class Workspace:
             logging.getLogger("databricks.sdk").addHandler(logging.NullHandler())
             logging.getLogger("databricks.sdk").propagate = False
         _refuse_unsafe_host(target, target.host or os.environ.get("DATABRICKS_HOST", ""))  # before the SDK's first request
+        if target.host:
+            _probe(target)  # the SDK's Config may already call the host (retrying for seconds): probe first
         try:
             # Bounded: an unreachable host fails in seconds, not after the SDK's 5-minute retries.
             config = Config(host=target.host, profile=target.profile, product="tablesmith", product_version=__version__,
@@ -96,8 +98,9 @@ class Workspace:
             raise UserError(f"not authenticated: no usable Databricks credentials for target {target.name} ({target.where}): "
                             f"{first}; {cls._login_hint(target)}") from None
         _refuse_unsafe_host(target, config.host or "")  # the host a profile named
-        target = dataclasses.replace(target, host=config.host)
-        _probe(target)
+        if config.host != target.host:  # a profile or the environment named the host
+            target = dataclasses.replace(target, host=config.host)
+            _probe(target)
         return cls(target, WorkspaceClient(config=config))
 
     @staticmethod
