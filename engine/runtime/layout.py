@@ -9,6 +9,7 @@ registers in-process and does not read it).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -99,7 +100,7 @@ class LocalLayout:
             # took a core of two (cold catalog run ~40% faster measured); C1-only needs a larger code
             # cache (the 48 MB default filled and killed the JVM); serial GC: no GC threads competing.
             f"spark.driver.extraJavaOptions -Dderby.system.home={self.root.resolve()} -Dderby.system.durability=test "
-            + LOCAL_JVM_OPTIONS,
+            + os.environ.get("TABLESMITH_JVM_OPTIONS", LOCAL_JVM_OPTIONS),
             "spark.ui.enabled false",
             "spark.ui.showConsoleProgress false",
             "spark.sql.session.timeZone UTC",
@@ -109,6 +110,8 @@ class LocalLayout:
         ])
 
 
+# For the loop (small data, many queries). Millions of rows per table run faster with the full JIT:
+# TABLESMITH_JVM_OPTIONS replaces these (e.g. "-XX:+UseParallelGC"); the server restarts on a change.
 LOCAL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC"
 
 
