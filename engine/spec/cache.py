@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
+
+from engine.atomic import write_text
 
 FORMAT = 1
 OFF = "off"
@@ -109,13 +110,7 @@ class SpecCache:
         if self.file is None or (not self._changed and len(self._used) == len(self._entries)):
             return
         payload = json.dumps({"engine": engine_fingerprint(), "entries": self._used}, separators=(",", ":"))
-        temporary = None
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.file.parent, prefix=f".{self.file.name}.")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(payload)
-            os.replace(temporary, self.file)  # readers see the old cache or the new one, never half
+            write_text(self.file, payload, 0o600)  # readers see the old cache or the new one, never half
         except OSError:  # a read-only home or a full disk: the next load parses again
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
+            pass
