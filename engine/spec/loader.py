@@ -54,6 +54,7 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 KeyPath = tuple[str | int, ...]
+_MISSING = object()
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -135,6 +136,14 @@ class Positions:
 
     def has(self, path: KeyPath) -> bool:
         """True when the document has a value at `path` (written by the user, not defaulted)."""
+        return self._node(path) is not _MISSING
+
+    def child_keys(self, path: KeyPath) -> list[str]:
+        """The keys of the mapping at `path`, as written (empty when it is not a mapping)."""
+        node = self._node(path)
+        return list(node) if isinstance(node, dict) else []
+
+    def _node(self, path: KeyPath) -> Any:
         node = self.data
         for part in path:
             if isinstance(node, dict) and isinstance(part, str) and part in node:
@@ -142,17 +151,8 @@ class Positions:
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 node = node[part]
             else:
-                return False
-        return True
-
-    def child_keys(self, path: KeyPath) -> list[str]:
-        """The keys of the mapping at `path`, as written (empty when it is not a mapping)."""
-        if not self.has(path):
-            return []
-        node = self.data
-        for part in path:
-            node = node[part]
-        return list(node) if isinstance(node, dict) else []
+                return _MISSING
+        return node
 
     def at(self, path: KeyPath, *, key: bool = False) -> Location:
         """The closest recorded position at or above `path` (a missing key points at its parent)."""
