@@ -101,7 +101,7 @@ def _rich_run_observer() -> "RunObserver":
     """Live per-table progress while the flows run, and the summary as a table, on a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from engine.runtime.results import SUMMARY_COLUMNS, RunObserver, summary_notes, summary_rows
+    from engine.runtime.results import SUMMARY_COLUMNS, RunObserver, flow_mark, summary_notes, summary_rows
 
     out = console()
 
@@ -124,9 +124,8 @@ def _rich_run_observer() -> "RunObserver":
         def flow_finished(self, table) -> None:
             if table.name in self.running:
                 self.running.remove(table.name)
-            mark, style = {"COMPLETED": ("ok", "green"), "FAILED": ("FAILED", "bold red")}.get(
-                table.state, (table.state.lower(), "yellow"))
-            out.print(f"  [{style}]{mark:>6}[/] {escape.terminal(table.name):<34} {table.seconds:6.1f}s")
+            style = {"COMPLETED": "green", "FAILED": "bold red"}.get(table.state, "yellow")
+            out.print(f"  [{style}]{flow_mark(table.state):>6}[/] {escape.terminal(table.name):<34} {table.seconds:6.1f}s")
             if self.progress is not None:
                 self.progress.advance(self.task)
                 self._describe()

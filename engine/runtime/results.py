@@ -48,6 +48,11 @@ class RunResult:
     unchanged: int = 0  # tables the run neither registered nor refreshed
 
 
+def flow_mark(state: str) -> str:
+    """How a finished flow is marked in the run's progress: ok, FAILED, or the state in lower case."""
+    return {"COMPLETED": "ok", "FAILED": "FAILED"}.get(state, state.lower())
+
+
 class RunObserver:
     """What a run reports as it goes. The runtime calls only these methods; this default prints plain,
     stable lines through `echo`. A caller draws them otherwise by overriding them (the CLI: live
@@ -70,8 +75,7 @@ class RunObserver:
         """A table's flow started running."""
 
     def flow_finished(self, table: TableResult) -> None:
-        mark = {"COMPLETED": "ok", "FAILED": "FAILED"}.get(table.state, table.state.lower())
-        self.echo(f"  {mark:>6} {table.name:<34} {table.seconds:6.1f}s")
+        self.echo(f"  {flow_mark(table.state):>6} {table.name:<34} {table.seconds:6.1f}s")
 
     def run_finished(self, result: RunResult) -> None:
         self.echo(summary(result))
