@@ -94,8 +94,36 @@ def _compiled(name: str) -> Callable[[Any], Any]:
     in their ECMA-262 meaning (Python's `\\Z` for `$`) so both engines agree on what matches.
     """
     schema = json.loads(schema_text(name), object_hook=_ecma_patterns)
+    schema = _inline_refs(schema, schema.get("$defs", {}), ())
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     return fastjsonschema.compile(schema, use_default=False)  # the data stays as written: defaults live in build.py
+
+
+_ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comment"})
+
+
+def _inline_refs(node: Any, defs: dict[str, Any], expanding: tuple[str, ...]) -> Any:
+    """Every `#/$defs/x` reference replaced by a copy of its definition.
+
+    fastjsonschema compiles a reference into a function call that formats the item's error name
+    (`data.columns[3]`) before checking it, whether or not it fails: a third of the check's time on
+    a 37-column spec. Inlined, the check runs in the loop itself and names are built only on failure.
+    A recursive definition keeps its reference; siblings of a reference other than annotations
+    still apply (2020-12 semantics), through allOf.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, defs, expanding) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    name = ref[len("#/$defs/"):] if isinstance(ref, str) and ref.startswith("#/$defs/") else None
+    if name is None or name not in defs or name in expanding:
+        return {key: _inline_refs(value, defs, expanding) for key, value in node.items()}
+    target = _inline_refs(defs[name], defs, (*expanding, name))
+    siblings = {key: value for key, value in node.items() if key != "$ref"}
+    if set(siblings) <= _ANNOTATIONS:
+        return {**target, **siblings}
+    return {"allOf": [target, _inline_refs(siblings, defs, expanding)]}
 
 
 def _ecma_patterns(node: dict[str, Any]) -> dict[str, Any]:
