@@ -3,6 +3,12 @@
 The parsed document is plain Python data plus a `Positions` map from key paths to locations,
 so later stages can point at `file:line:col` without ever re-reading the file.
 Dates stay strings: YAML's timestamp resolver is removed (a spec never means a datetime).
+
+Most specs are plain YAML: no anchors, tags, merge keys or duplicate keys. Those are read from
+libyaml's event stream straight into dicts and lists, without building PyYAML's node tree or any
+mark (three times faster); their positions are found from the text only when something asks for
+one, as for a spec from the cache. Anything else, and every document with a problem, takes the
+marked path below, so every diagnostic is the one it always was.
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.events as _events
 
 from engine.spec.errors import Diagnostic, display_path, snippet
 
 try:  # libyaml is ~10x faster; fall back to the pure-Python composer where it is missing
     _BaseLoader = yaml.CSafeLoader
+    _CParser = yaml.cyaml.CParser
 except AttributeError:  # pragma: no cover
     _BaseLoader = yaml.SafeLoader
+    _CParser = None
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
@@ -237,6 +246,14 @@ def read_spec_text(path: Path, shown: str) -> tuple[str | None, list[Diagnostic]
 
 
 def parse_yaml(path: Path, shown: str, text: str) -> tuple[Document | None, list[Diagnostic]]:
+    """The document of a spec's text, its positions found when first asked for; or None with diagnostics."""
+    data = plain_document(text)
+    if data is not NOT_PLAIN:
+        return Document(path=path, data=data, positions=Positions(shown, text, data, marked=False)), []
+    return parse_marked(path, shown, text)
+
+
+def parse_marked(path: Path, shown: str, text: str) -> tuple[Document | None, list[Diagnostic]]:
     """The document of a spec's text, every value's position marked; or None with diagnostics."""
     positions = Positions(file=shown, text=text)
     loader = _Loader(text)
@@ -327,3 +344,99 @@ def _construct(loader: Any, node: yaml.Node, path: KeyPath, positions: Positions
     if isinstance(value, bytes):  # !!binary: no spec field holds bytes
         return repr(value)
     return value
+
+
+# The plain path: libyaml's events (parsed in C) straight to Python data.
+
+NOT_PLAIN = object()  # the document needs the marked path: an anchor, a tag, a problem, ...
+_SCALAR_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"}
+
+
+class _NotPlain(Exception):
+    pass
+
+
+class _PlainScalars(yaml.constructor.SafeConstructor, yaml.resolver.BaseResolver):
+    """PyYAML's own YAML 1.1 resolution and construction of an untagged plain scalar, as _Loader does it."""
+
+    yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
+_SCALARS = _PlainScalars()
+# A plain scalar whose first character starts no implicit resolver (`record_id`, `STRING`) is a string.
+_MAY_RESOLVE = frozenset(_Loader.yaml_implicit_resolvers) if None not in _Loader.yaml_implicit_resolvers else None
+_plain_values: dict[str, Any] = {}  # plain scalar text -> its value (immutable: str, int, float, bool, None)
+
+
+def _plain_scalar(event: Any) -> Any:
+    if event.tag is not None or event.anchor is not None:
+        raise _NotPlain
+    text = event.value
+    if not event.implicit[0] or (text and _MAY_RESOLVE is not None and text[0] not in _MAY_RESOLVE):
+        return text  # quoted and block scalars are always strings
+    value = _plain_values.get(text, NOT_PLAIN)
+    if value is NOT_PLAIN:
+        tag = _SCALARS.resolve(yaml.ScalarNode, text, (True, False))
+        if tag not in _SCALAR_TAGS:  # `<<` (merge), `=` (value): the marked path reports them
+            raise _NotPlain
+        value = _SCALARS.yaml_constructors[tag](_SCALARS, yaml.ScalarNode(tag, text))
+        if len(_plain_values) < 100_000:
+            _plain_values[text] = value
+    return value
+
+
+def plain_document(text: str) -> Any:
+    """The data of a plain YAML document, exactly as the marked path builds it; NOT_PLAIN otherwise."""
+    if _CParser is None:  # pragma: no cover - PyYAML without libyaml
+        return NOT_PLAIN
+    parser = _CParser(text)
+    try:
+        get = parser.get_event
+        get()  # stream start
+        if get().__class__ is not _events.DocumentStartEvent:
+            return NOT_PLAIN  # empty
+        data = _plain_value(get(), get, 0, _Budget())
+        get()  # document end
+        if get().__class__ is not _events.StreamEndEvent:
+            return NOT_PLAIN  # a second document
+        return data
+    except (_NotPlain, yaml.YAMLError):
+        return NOT_PLAIN
+    finally:
+        parser.dispose()
+
+
+def _plain_value(event: Any, get: Any, depth: int, budget: _Budget) -> Any:
+    budget.values += 1
+    if budget.values > MAX_VALUES or depth > MAX_DEPTH:
+        raise _NotPlain
+    kind = event.__class__
+    if kind is _events.ScalarEvent:
+        return _plain_scalar(event)
+    if kind is _events.AliasEvent or event.tag is not None or event.anchor is not None:
+        raise _NotPlain
+    if kind is _events.MappingStartEvent:
+        mapping: dict[str, Any] = {}
+        while True:
+            key_event = get()
+            if key_event.__class__ is _events.MappingEndEvent:
+                return mapping
+            if key_event.__class__ is not _events.ScalarEvent:
+                raise _NotPlain
+            key = _plain_scalar(key_event)
+            if key.__class__ is not str:
+                if key is None or not isinstance(key, (int, float, bool)):
+                    raise _NotPlain
+                key = str(key)
+            if key in mapping:
+                raise _NotPlain
+            mapping[key] = _plain_value(get(), get, depth + 1, budget)
+    if kind is _events.SequenceStartEvent:
+        sequence: list[Any] = []
+        while True:
+            item = get()
+            if item.__class__ is _events.SequenceEndEvent:
+                return sequence
+            sequence.append(_plain_value(item, get, depth + 1, budget))
+    raise _NotPlain  # pragma: no cover - libyaml yields no other event here
