@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.graph import CycleError, topological_order
@@ -47,9 +50,25 @@ def _load_checked(specs_dir: Path, *, warn: bool) -> tuple[Project, list[Diagnos
     diagnostics: list[Diagnostic] = list(found.problems)
     cache = SpecCache.for_specs(specs_dir)
     try:
-        return _load(specs_dir, shown, found, cache, diagnostics, warn)
+        with _cycle_collector_paused():
+            return _load(specs_dir, shown, found, cache, diagnostics, warn)
     finally:
         cache.save()  # also after errors: the specs that passed need no parse next time
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Loading builds hundreds of thousands of small dicts, lists and dataclasses that all stay alive
+    until it ends: each pass of Python's cycle collector walks them and frees nothing, a fifth of a
+    1,000-spec load. Paused for the load; the few cycles it leaves (sqlglot trees) are freed after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _load(specs_dir: Path, shown: str, found, cache: SpecCache, diagnostics: list[Diagnostic],
