@@ -178,8 +178,8 @@ def _load_document(path: Path, schema: str, cache: SpecCache, diagnostics: list[
     if text is None:
         diagnostics.extend(problems)
         return None, False
-    key = content_key("document", schema, text)
-    data = cache.get(key)
+    key = content_key("document", schema, text) if cache.enabled else ""
+    data = cache.get(key) if key else None
     if data is not None:
         return Document(path=path, data=data, positions=Positions(shown, text, data, marked=False)), True
     doc, problems = parse_yaml(path, shown, text)
@@ -187,7 +187,7 @@ def _load_document(path: Path, schema: str, cache: SpecCache, diagnostics: list[
         problems = validate_shape(doc, schema)
     diagnostics.extend(problems)
     valid = doc is not None and not problems
-    if valid:
+    if valid and key:
         cache.put(key, doc.data)
     return doc, valid
 

@@ -84,6 +84,10 @@ class SpecCache:
         valid = isinstance(stored, dict) and stored.get("engine") == engine_fingerprint() and isinstance(stored.get("entries"), dict)
         return cls(file, stored["entries"] if valid else {})
 
+    @property
+    def enabled(self) -> bool:
+        return self.file is not None
+
     def get(self, key: str) -> Any | None:
         if key in self._entries:
             self._used[key] = self._entries[key]

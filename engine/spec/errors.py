@@ -72,18 +72,27 @@ def display_path(path: Path, root: Path | None = None) -> str:
 
 
 def _resolved_display(path: Path, root: Path | None) -> str:
-    try:  # one resolve per folder, not per file
-        resolved = _resolved(str(Path(path).parent)) / Path(path).name
-    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): shown as given
+    folder, name = os.path.split(os.fspath(path))
+    if name in ("", ".", ".."):
         return str(path)
-    for base in (_resolved(os.getcwd()), root.resolve() if root is not None else None):
-        if base is None:
-            continue
-        try:
+    # Worked out once per folder (a thousand specs share a few): the file's own name is appended.
+    shown_folder = _folder_display(folder or ".", os.getcwd(), None if root is None else os.fspath(root))
+    if shown_folder is None:
+        return str(path)
+    return name if shown_folder == "." else os.path.join(shown_folder, name)
+
+
+@lru_cache(maxsize=256)
+def _folder_display(folder: str, cwd: str, root: str | None) -> str | None:
+    """`folder` resolved, relative to the working directory or else to `root`; None when under neither."""
+    try:
+        resolved = _resolved(folder)
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): shown as given
+        return None
+    for base in (_resolved(cwd), Path(root).resolve() if root is not None else None):
+        if base is not None and (resolved == base or base in resolved.parents):
             return str(resolved.relative_to(base))
-        except ValueError:
-            continue
-    return str(path)
+    return None
 
 
 @lru_cache(maxsize=256)
