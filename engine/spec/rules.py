@@ -16,7 +16,7 @@ from engine.sources.system_tables import SYSTEM_TABLES
 from engine.spec.cache import SpecCache, content_key
 from engine.spec.errors import Diagnostic, snippet
 from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_names, column_sources, expression_columns,
-                                  parse_expression, parse_query, with_placeholders)
+                                  may_derive_from, parse_expression, parse_query, with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
 from engine.names import did_you_mean
@@ -361,7 +361,7 @@ def pii_lineage(ctx: RuleContext) -> Iterator[Diagnostic]:
         if not t.query or not any(upstream_pii.values()):
             continue
         parsed, _ = parse_query(t.query)
-        if parsed is None:
+        if parsed is None or not may_derive_from(parsed, set().union(*upstream_pii.values())):
             continue
         schema = {u: {c.name: c.type for c in ctx.by_name[u][0].table.all_columns} for u in t.upstream_tables if u in ctx.by_name}
         lineage = _cached_column_sources(ctx.cache, t.query, parsed, schema)

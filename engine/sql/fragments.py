@@ -180,6 +180,19 @@ def _group_keys(group: exp.Group | None) -> dict[str, set]:
     return keys
 
 
+def may_derive_from(parsed: ParsedQuery, columns: set[str]) -> bool:
+    """False when no output column can be computed from any of `columns` (lower case).
+
+    column_sources finds a column only where the query names it or where a SELECT list's star
+    expands to it; without either, qualifying the query (the slow part) cannot find one.
+    `COUNT(*)` is no SELECT-list star.
+    """
+    for select in parsed.tree.find_all(exp.Select):
+        if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star) for p in select.expressions):
+            return True
+    return any(identifier.name.lower() in columns for identifier in parsed.tree.find_all(exp.Identifier))
+
+
 def column_sources(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]) -> dict[str, set[tuple[str, str]]] | None:
     """For every output column (lower case), the (table, column) pairs it is computed from.
 
@@ -191,7 +204,7 @@ def column_sources(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]])
 
     try:
         qualified = qualify(parsed.tree.copy(), dialect=DIALECT, schema=dict(schema),
-                            validate_qualify_columns=False, identify=False)
+                            validate_qualify_columns=False, quote_identifiers=False)  # names are compared lower-cased
     except (SqlglotError, ValueError, KeyError):
         return None
     tracer = _Tracer()

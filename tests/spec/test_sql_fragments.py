@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.spec import load_project
-from engine.sql.fragments import bare_table_names, column_sources, parse_expression, parse_query
+from engine.sql.fragments import bare_table_names, column_sources, may_derive_from, parse_expression, parse_query
 
 BASE = Path(__file__).parent / "base"
 
@@ -64,3 +65,35 @@ def test_no_sqlglot_exception_escapes(text):
     parsed, problem = parse_query(text)
     assert (parsed is None) != (problem is None)
     bare_table_names(text)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("SELECT id, count(*) AS n FROM ${people} GROUP BY id", False),  # COUNT(*) expands nothing
+    ("SELECT id, count(DISTINCT Email) AS n FROM ${people} GROUP BY id", True),  # named, in any case
+    ("SELECT * FROM ${people}", True),
+    ("SELECT p.* FROM ${people} AS p", True),
+    ("WITH x AS (SELECT * FROM ${people}) SELECT id FROM x", True),
+    ("SELECT id, `email` AS who FROM ${people}", True),
+    ("SELECT id, 'email' AS label FROM ${people}", False),  # a string literal names no column
+])
+def test_which_queries_may_derive_from_a_column(query, expected):
+    """The shortcut before lineage: a query that names no PII column and expands no star cannot carry one."""
+    parsed, _ = parse_query(query)
+    assert may_derive_from(parsed, {"email"}) is expected
+    if not expected:  # the shortcut never hides what the full lineage would find
+        sources = column_sources(parsed, {"people": {"id": "string", "email": "string"}})
+        assert not any(name == "email" for pairs in sources.values() for _, name in pairs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["id", "email", "lower(email)", "count(*)", "*", "p.*", "'email'", "1", "id + 1",
+                                 "max(alias)"]), min_size=1, max_size=4),
+       st.booleans())
+def test_the_shortcut_agrees_with_the_lineage(projections, grouped):
+    columns = ", ".join(f"{p} AS c{i}" if p not in ("*", "p.*") else p for i, p in enumerate(projections))
+    query = f"SELECT {columns} FROM ${{people}} AS p" + (" GROUP BY id" if grouped else "")
+    parsed, _ = parse_query(query)
+    if parsed is None or may_derive_from(parsed, {"email"}):
+        return
+    sources = column_sources(parsed, {"people": {"id": "string", "email": "string", "alias": "string"}}) or {}
+    assert not any(name == "email" for pairs in sources.values() for _, name in pairs), query
