@@ -127,10 +127,13 @@ def aggregate_problems(parsed: ParsedQuery) -> list[SqlProblem]:
                 continue
             if position in keys["ordinals"] or projection.alias_or_name.lower() in keys["names"]:
                 continue
+            ungrouped = [c for c in _bare_columns(projection) if c.name.lower() not in keys["names"]]
+            if not ungrouped:  # checked before printing any SQL: the generator is the slow part
+                continue
             if projection.unalias().sql(dialect=DIALECT).lower() in keys["sql"]:
                 continue
-            for column in _bare_columns(projection):
-                if column.name.lower() not in keys["names"] and column.sql(dialect=DIALECT).lower() not in keys["sql"]:
+            for column in ungrouped:
+                if column.sql(dialect=DIALECT).lower() not in keys["sql"]:
                     clause = "the GROUP BY" if group is not None else "a GROUP BY (the SELECT also aggregates)"
                     problems.append(SqlProblem(
                         "AGGREGATE_WITHOUT_GROUP_BY",
