@@ -97,3 +97,21 @@ def test_the_shortcut_agrees_with_the_lineage(projections, grouped):
         return
     sources = column_sources(parsed, {"people": {"id": "string", "email": "string", "alias": "string"}}) or {}
     assert not any(name == "email" for pairs in sources.values() for _, name in pairs), query
+
+
+@pytest.mark.parametrize("query, flagged", [
+    ("SELECT a, b, SUM(x) AS s FROM ${t} GROUP BY a", ["b"]),
+    ("SELECT a, b, SUM(x) AS s FROM ${t} GROUP BY 1, 2", []),
+    ("SELECT lower(a) AS la, SUM(x) AS s FROM ${t} GROUP BY lower(a)", []),  # the projection's SQL is a key
+    ("SELECT lower(a) AS la, upper(b) AS ub, SUM(x) AS s FROM ${t} GROUP BY lower(a), b", []),
+    ("SELECT a + b AS ab, SUM(x) AS s FROM ${t} GROUP BY a", ["b"]),
+    ("SELECT t.a, SUM(x) AS s FROM ${t} AS t GROUP BY t.a", []),
+    ("SELECT a, COUNT(*) AS n FROM ${t}", ["a"]),
+    ("SELECT a, b FROM ${t} GROUP BY ALL", []),
+    ("SELECT a, SUM(x) OVER (PARTITION BY a) AS s FROM ${t}", []),
+])
+def test_ungrouped_columns_are_named(query, flagged):
+    from engine.sql.fragments import aggregate_problems
+
+    parsed, _ = parse_query(query)
+    assert [p.near for p in aggregate_problems(parsed)] == flagged
