@@ -10,15 +10,17 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import fastjsonschema
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
 
 from engine.spec.errors import Diagnostic
 from engine.spec.loader import Document
 from engine.names import did_you_mean
+
+if TYPE_CHECKING:  # jsonschema is imported only to explain a spec that fails (a fifth of a fresh start-up)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 TABLE_SCHEMA = "table.schema.json"
 PROJECT_SCHEMA = "project.schema.json"
@@ -72,18 +74,19 @@ def ecma_regex(pattern: str) -> re.Pattern[str]:
 
 
 def _ecma_pattern(validator, pattern, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
     if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
-
-
 @lru_cache(maxsize=None)
 def _validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator, validators
+
     schema = json.loads(schema_text(name))
     Draft202012Validator.check_schema(schema)
-    return _Validator(schema)
+    return validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})(schema)
 
 
 @lru_cache(maxsize=None)
