@@ -70,8 +70,9 @@ _STR_TAG = "tag:yaml.org,2002:str"
 class Location:
     """Where a value starts in a spec file (1-based line and column).
 
-    A spec read from the spec cache has no marks: its locations are worked out from the file's text
-    the first time one is asked for (an error message, a generated comment), not on every load.
+    A plain document or a spec read from the spec cache has no marks: its locations are worked out
+    from the file's text the first time one is asked for (an error message, a generated comment),
+    not on every load.
     """
 
     __slots__ = ("file", "_line", "_col", "_find")
@@ -112,8 +113,9 @@ class Location:
 class Positions:
     """Where each key path starts: the value's position, and the key's for mapping entries.
 
-    Built while parsing, or (for a spec from the cache) on first use by parsing the text again;
-    `has` and `child_keys` answer from the data, so the checks of a valid spec never need the marks.
+    Built while parsing a document that needs the marked path, else (a plain document, a spec from
+    the cache) on first use by parsing the text again; `has` and `child_keys` answer from the data,
+    so the checks of a valid spec never need the marks.
     """
 
     def __init__(self, file: str, text: str, data: Any = None, *, marked: bool = True):
