@@ -398,10 +398,12 @@ def plain_document(text: str) -> Any:
         get()  # stream start
         if get().__class__ is not _events.DocumentStartEvent:
             return NOT_PLAIN  # empty
-        data = _plain_value(get(), get, 0, _Budget())
+        budget = _Budget(values=1)
+        root = get()
+        data = _plain_scalar(root) if root.__class__ is _events.ScalarEvent else _plain_collection(root, get, 0, budget)
         get()  # document end
-        if get().__class__ is not _events.StreamEndEvent:
-            return NOT_PLAIN  # a second document
+        if get().__class__ is not _events.StreamEndEvent or budget.values > MAX_VALUES:
+            return NOT_PLAIN  # a second document; too many values (the marked path says which)
         return data
     except (_NotPlain, yaml.YAMLError):
         return NOT_PLAIN
@@ -409,22 +411,20 @@ def plain_document(text: str) -> Any:
         parser.dispose()
 
 
-def _plain_value(event: Any, get: Any, depth: int, budget: _Budget) -> Any:
-    budget.values += 1
-    if budget.values > MAX_VALUES or depth > MAX_DEPTH:
-        raise _NotPlain
+def _plain_collection(event: Any, get: Any, depth: int, budget: _Budget) -> Any:
+    """A mapping or sequence and everything in it; scalars are read in the loop (most values are)."""
     kind = event.__class__
-    if kind is _events.ScalarEvent:
-        return _plain_scalar(event)
-    if kind is _events.AliasEvent or event.tag is not None or event.anchor is not None:
+    if kind is _events.AliasEvent or event.tag is not None or event.anchor is not None \
+            or depth >= MAX_DEPTH or budget.values > MAX_VALUES:
         raise _NotPlain
+    scalar = _events.ScalarEvent
     if kind is _events.MappingStartEvent:
         mapping: dict[str, Any] = {}
         while True:
             key_event = get()
-            if key_event.__class__ is _events.MappingEndEvent:
-                return mapping
-            if key_event.__class__ is not _events.ScalarEvent:
+            if key_event.__class__ is not scalar:
+                if key_event.__class__ is _events.MappingEndEvent:
+                    return mapping
                 raise _NotPlain
             key = _plain_scalar(key_event)
             if key.__class__ is not str:
@@ -433,12 +433,18 @@ def _plain_value(event: Any, get: Any, depth: int, budget: _Budget) -> Any:
                 key = str(key)
             if key in mapping:
                 raise _NotPlain
-            mapping[key] = _plain_value(get(), get, depth + 1, budget)
+            value = get()
+            budget.values += 1
+            mapping[key] = _plain_scalar(value) if value.__class__ is scalar else _plain_collection(value, get, depth + 1, budget)
     if kind is _events.SequenceStartEvent:
         sequence: list[Any] = []
         while True:
             item = get()
-            if item.__class__ is _events.SequenceEndEvent:
+            if item.__class__ is scalar:
+                sequence.append(_plain_scalar(item))
+            elif item.__class__ is _events.SequenceEndEvent:
                 return sequence
-            sequence.append(_plain_value(item, get, depth + 1, budget))
+            else:
+                sequence.append(_plain_collection(item, get, depth + 1, budget))
+            budget.values += 1
     raise _NotPlain  # pragma: no cover - libyaml yields no other event here

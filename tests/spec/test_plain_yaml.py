@@ -183,3 +183,25 @@ def test_positions_found_later_are_the_marked_ones(path):
     assert lazy.positions._values is None  # nothing marked until asked
     assert lazy.positions.values == marked.positions.values and lazy.positions.keys == marked.positions.keys
     assert lazy.positions.at(("columns", 0, "type")) == marked.positions.at(("columns", 0, "type"))
+
+
+@pytest.mark.parametrize("depth", [63, 64, 65])
+@pytest.mark.parametrize("leaf", ["1", ""])
+def test_nesting_limit_as_the_marked_path_draws_it(depth, leaf):
+    from engine.spec.loader import MAX_DEPTH
+
+    text = "[" * depth + leaf + "]" * depth
+    answered = _agree(text)
+    assert answered == (depth <= MAX_DEPTH)  # deeper: declined, and the marked path decides (YAML_TOO_LARGE)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_value_limit_as_the_marked_path_draws_it(extra):
+    from engine.spec.loader import MAX_VALUES
+
+    text = "[" + ",".join("1" for _ in range(MAX_VALUES - 1 + extra)) + "]"  # the list itself is a value too
+    answered = _agree(text)
+    assert answered == (extra <= 0)
+    if not answered:
+        _, problems = parse_marked(Path("x.yaml"), "x.yaml", text)
+        assert [p.code for p in problems] == ["YAML_TOO_LARGE"]
