@@ -378,6 +378,8 @@ def pii_lineage(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 def _cached_aggregate_problems(cache: SpecCache, query: str, parsed) -> list[SqlProblem]:
     """aggregate_problems, remembered by the query's text (it reads nothing else)."""
+    if not cache.enabled:
+        return aggregate_problems(parsed)
     stored = cache.remember(content_key("aggregates", query),
                             lambda: [[p.code, p.message, p.line, p.col, p.near] for p in aggregate_problems(parsed)])
     return [SqlProblem(*fields) for fields in stored]
@@ -385,6 +387,8 @@ def _cached_aggregate_problems(cache: SpecCache, query: str, parsed) -> list[Sql
 
 def _cached_column_sources(cache: SpecCache, query: str, parsed, schema: dict) -> dict[str, set[tuple[str, str]]]:
     """column_sources, remembered by the query's text and its upstream columns (the slowest check)."""
+    if not cache.enabled:
+        return column_sources(parsed, schema) or {}
     key = content_key("lineage", query, json.dumps(schema, sort_keys=True))
 
     def compute() -> dict[str, list[list[str]]] | None:

@@ -10,7 +10,7 @@ names every declared column, whose aggregates are grouped, and whose columns' li
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Mapping
 
 import sqlglot
@@ -35,6 +35,17 @@ class SqlProblem:
 class ParsedQuery:
     tree: exp.Query
     output_columns: tuple[str, ...] | None  # None when a `*` hides them
+
+    @cached_property
+    def named(self) -> frozenset[str]:
+        """Every identifier the query writes (lower case): its columns, tables and aliases."""
+        return frozenset(identifier.name.lower() for identifier in self.tree.find_all(exp.Identifier))
+
+    @cached_property
+    def expands_star(self) -> bool:
+        """A SELECT list holds `*` or `t.*` (`COUNT(*)` is no such star)."""
+        return any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star)
+                   for select in self.tree.find_all(exp.Select) for p in select.expressions)
 
 
 # `${some_table}` -> `some_table`, `${system.billing.usage}` -> `system`.`billing`.`usage`.
@@ -188,12 +199,9 @@ def may_derive_from(parsed: ParsedQuery, columns: set[str]) -> bool:
 
     column_sources finds a column only where the query names it or where a SELECT list's star
     expands to it; without either, qualifying the query (the slow part) cannot find one.
-    `COUNT(*)` is no SELECT-list star.
+    Both are worked out once per parsed query (parses are cached by text).
     """
-    for select in parsed.tree.find_all(exp.Select):
-        if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star) for p in select.expressions):
-            return True
-    return any(identifier.name.lower() in columns for identifier in parsed.tree.find_all(exp.Identifier))
+    return parsed.expands_star or not parsed.named.isdisjoint(columns)
 
 
 def column_sources(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]) -> dict[str, set[tuple[str, str]]] | None:
