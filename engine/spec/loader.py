@@ -75,19 +75,19 @@ class Location:
     not on every load.
     """
 
-    __slots__ = ("file", "_line", "_col", "_find")
+    __slots__ = ("file", "_line", "_col", "_positions", "_path", "_key")
 
-    def __init__(self, file: str, line: int | None = None, col: int | None = None,
-                 find: tuple[Positions, KeyPath, bool] | None = None):
+    def __init__(self, file: str, line: int | None = None, col: int | None = None, *,
+                 positions: Positions | None = None, path: KeyPath = (), key: bool = False):
         self.file = file
-        self._line, self._col, self._find = line, col, find
+        self._line, self._col = line, col
+        self._positions, self._path, self._key = positions, path, key  # where to look, until looked up
 
     def _resolved(self) -> tuple[int, int]:
         if self._line is None:
-            assert self._find is not None
-            positions, path, key = self._find
-            self._line, self._col = positions.line_col(path, key)
-            self._find = None
+            assert self._positions is not None
+            self._line, self._col = self._positions.line_col(self._path, self._key)
+            self._positions, self._path = None, ()
         return self._line, self._col  # type: ignore[return-value]
 
     @property
@@ -168,7 +168,7 @@ class Positions:
     def at(self, path: KeyPath, *, key: bool = False) -> Location:
         """The closest recorded position at or above `path` (a missing key points at its parent)."""
         if self._values is None:
-            return Location(self.file, None, None, (self, path, key))
+            return Location(self.file, positions=self, path=path, key=key)
         return Location(self.file, *self.line_col(path, key))
 
     def line_col(self, path: KeyPath, key: bool = False) -> tuple[int, int]:
