@@ -366,7 +366,7 @@ class _PlainScalars(yaml.constructor.SafeConstructor, yaml.resolver.BaseResolver
 
 
 _SCALARS = _PlainScalars()
-# A plain scalar whose first character starts no implicit resolver (`record_id`, `STRING`) is a string.
+# A plain scalar whose first character starts no implicit resolver (most names and types) is a string.
 _MAY_RESOLVE = frozenset(_Loader.yaml_implicit_resolvers) if None not in _Loader.yaml_implicit_resolvers else None
 _plain_values: dict[str, Any] = {}  # plain scalar text -> its value (immutable: str, int, float, bool, None)
 
