@@ -20,6 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.errors import UserError
+from engine.escape import sql_comment
 from engine.render.registry import renderer, template
 from engine.render.viewmodel import HEADER, KIND_LABELS, collapse, first_sentence, grain, sql_ident, sql_string
 from engine.runtime.queries import passes
@@ -103,9 +104,10 @@ def _table_tests(table: Table) -> TableTests:
         notes.append("grain: no keys declared, uniqueness not tested")
     required = [c.name for c in columns if not c.nullable]
     if required:
+        nulls = tuple(NullCheck(sql_ident(n), sql_string(n)) for n in required)
         tests.append(DataTestView(prefix + "not_null", table.name, "not_null", "error",
-                                  f"no NULL in {', '.join(required)}", (), relation,
-                                  nulls=tuple(NullCheck(sql_ident(n), sql_string(n)) for n in required)))
+                                  f"no NULL in {', '.join(required)}", _where(" OR ".join(f"{n.column} IS NULL" for n in nulls)),
+                                  relation, nulls=nulls))
     for expectation in table.expectations:
         if expectation.name in BUILT_IN:
             where = f"{expectation.location.file}:{expectation.location.line}: " if expectation.location else ""
@@ -122,10 +124,18 @@ def _expectation_test(table: Table, expectation: Expectation, prefix: str, relat
     level = expectation.on_violation.value
     rule = f"{expectation.name}: {collapse(expectation.expr)} (on_violation {level})"
     # passes() is the engine's own rule: a row passes only when the expression is TRUE.
-    predicate = "NOT " + passes(expectation).replace("\n", "\n  ")
+    predicate = "NOT " + passes(expectation)
     return DataTestView(prefix + expectation.name, table.name, kind,
                         "warn" if expectation.on_violation is OnViolation.WARN else "error",
-                        rule, (("expectation", expectation.name),), relation, predicate=predicate)
+                        rule, (("expectation", expectation.name), *_where(predicate)), relation,
+                        predicate=predicate.replace("\n", "\n  "))
+
+
+def _where(predicate: str) -> tuple[tuple[str, str], ...]:
+    """The `-- where:` line of a test whose query returns the table's rows where `predicate` is TRUE:
+    the runner counts a table's tests with one COUNT_IF each in one scan. Written only when the
+    predicate fits a comment line unchanged; without it the runner counts the query's rows."""
+    return (("where", predicate),) if sql_comment(predicate) == predicate else ()
 
 
 def accepted_values_column(expr: str) -> str | None:

@@ -13,6 +13,8 @@ pass. A structured comment header precedes each query:
 `${catalog}` and `${schema}` are replaced with the tables' catalog and schema (`spark_catalog` and
 the local run's database locally; the bundle's variables on Databricks). Schema tests carry the
 declared columns in `-- column: <name> <type>` lines and compare them with the query's result schema.
+A row test whose query returns the table's rows where a predicate holds carries it in a
+`-- where: <predicate>` line: the runner counts such tests with one COUNT_IF each in one scan.
 
 Severity `error` fails the run. Severity `warn` (an expectation whose spec says `on_violation: warn`:
 the pipeline keeps those rows by design) is reported with its count and sample and never fails,
@@ -61,6 +63,7 @@ class DataTest:
     expectation: str = ""  # expectation and accepted_values tests: the spec's expectation name
     columns: tuple[tuple[str, str], ...] = ()  # schema tests: (name, Spark simpleString) in declared order
     partitioned_by: tuple[str, ...] = ()  # schema tests: partition columns (Hive tables list them last)
+    where: str = ""  # row tests whose query returns the table's rows where this predicate is TRUE
 
     @property
     def domain(self) -> str:
@@ -166,7 +169,8 @@ def _build(fields: list[tuple[str, str]], sql: str, where: str) -> DataTest:
     if single["kind"] == "schema" and not columns:
         raise DataTestFileError(f"{where}: schema test '{single['test']}' declares no columns")
     return DataTest(single["test"], single["table"], single["kind"], single["severity"], single["rule"], sql, where,
-                    expectation=single.get("expectation", ""), columns=tuple(columns), partitioned_by=partitioned)
+                    expectation=single.get("expectation", ""), columns=tuple(columns), partitioned_by=partitioned,
+                    where=single.get("where", ""))
 
 
 def load(folder: Path | str) -> list[DataTest]:
@@ -230,33 +234,52 @@ def run_many(
     catalog: str,
     schema: str,
     quality_metrics: Mapping[tuple[str, str], int] | None = None,
+    *,
+    workers: int = 4,
 ) -> list[Outcome]:
-    """The outcomes `run_test` gives, in the order given, with far fewer Spark jobs: the row tests of a
-    domain are counted by one query (a UNION ALL of one COUNT(*) per test), and only a test that
-    found rows is run again alone, for its sample. A combined query that fails (a missing table, say)
-    falls back to one query per test, so every outcome is exactly run_test's."""
+    """The outcomes `run_test` gives, in the order given, with far fewer Spark jobs: the row tests of
+    one table are counted by one query (one scan with a COUNT_IF per test that has a `where` line, a
+    scalar COUNT(*) subquery per other test), and only a test that found rows is run again alone,
+    for its sample. A counting query that fails (a missing table, say) falls back to one query per
+    test, so every outcome is exactly run_test's. Tables are counted `workers` at a time.
+
+    Measured on the catalog's 308 row tests (local server CPU): about 21 s against 39 s for one
+    UNION ALL of COUNT(*) subqueries per domain, whose every subquery plans and reads its own scan."""
+    from concurrent.futures import ThreadPoolExecutor
+
     tests = list(tests)
-    outcomes: dict[int, Outcome] = {}
-    domains: dict[str, list[int]] = {}
+    by_table: dict[str, list[int]] = {}
     for index, test in enumerate(tests):
-        if test.kind == "schema":
-            outcomes[index] = run_test(spark, test, catalog, schema, quality_metrics)
-        else:
-            domains.setdefault(test.id.split("::")[0], []).append(index)
-    for indexes in domains.values():
-        union = " UNION ALL ".join(f"SELECT {i} AS `test`, COUNT(*) AS `rows` FROM ({tests[i].query(catalog, schema)})"
-                                   for i in indexes)
+        by_table.setdefault(test.table, []).append(index)
+
+    def table_outcomes(indexes: list[int]) -> dict[int, Outcome]:
+        outcomes = {i: run_test(spark, tests[i], catalog, schema, quality_metrics)
+                    for i in indexes if tests[i].kind == "schema"}
+        rows = [i for i in indexes if tests[i].kind != "schema"]
         try:
-            counts = {int(row["test"]): int(row["rows"]) for row in spark.sql(union).collect()}
+            counts = _counts(spark, [tests[i] for i in rows], catalog, schema) if rows else []
         except Exception:  # noqa: BLE001 - run_test tells a missing table from a real error, test by test
-            counts = {}
-        for i in indexes:
-            test = tests[i]
-            if counts.get(i) == 0:
-                outcomes[i] = _rows_outcome(test, relation(test, catalog, schema), 0, (), quality_metrics)
+            counts = [None] * len(rows)
+        for i, count in zip(rows, counts):
+            if count == 0:
+                outcomes[i] = _rows_outcome(tests[i], relation(tests[i], catalog, schema), 0, (), quality_metrics)
             else:
-                outcomes[i] = run_test(spark, test, catalog, schema, quality_metrics)
+                outcomes[i] = run_test(spark, tests[i], catalog, schema, quality_metrics)
+        return outcomes
+
+    outcomes: dict[int, Outcome] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for part in pool.map(table_outcomes, by_table.values()):
+            outcomes.update(part)
     return [outcomes[i] for i in range(len(tests))]
+
+
+def _counts(spark: Any, tests: list[DataTest], catalog: str, schema: str) -> list[int]:
+    """The number of rows each test's query returns, all of one table counted in one query."""
+    columns = [f"COUNT_IF({t.where}) AS `{n}`" if t.where else f"(SELECT COUNT(*) FROM ({t.query(catalog, schema)})) AS `{n}`"
+               for n, t in enumerate(tests)]
+    row = spark.sql(f"SELECT {', '.join(columns)} FROM {relation(tests[0], catalog, schema)}").collect()[0]
+    return [int(row[str(n)]) for n in range(len(tests))]
 
 
 def _schema_outcome(test: DataTest, where: str, schema: Any) -> Outcome:
@@ -302,12 +325,10 @@ def run_all(
     quality_metrics: Mapping[tuple[str, str], int] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> Report:
-    report = Report()
-    for test in tests:
-        outcome = run_test(spark, test, catalog, schema, quality_metrics)
-        report.outcomes.append(outcome)
-        if echo is not None:
-            echo(f"{outcome.status.upper():>7} {test.id}" + (f" ({outcome.count} rows)" if outcome.count else ""))
+    report = Report(run_many(spark, tests, catalog, schema, quality_metrics))
+    if echo is not None:
+        for outcome in report.outcomes:
+            echo(f"{outcome.status.upper():>7} {outcome.test.id}" + (f" ({outcome.count} rows)" if outcome.count else ""))
     return report
 
 

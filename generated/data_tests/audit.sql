@@ -55,6 +55,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in event_id, account_id, workspace_id, event_time, event_date, service_name, action_name, _account_identifier, _workspace_identifier
+-- where: `event_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `event_time` IS NULL OR `event_date` IS NULL OR `service_name` IS NULL OR `action_name` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`event_id` IS NULL, 'event_id', NULL),
@@ -85,6 +86,7 @@ WHERE `event_id` IS NULL
 -- severity: error
 -- rule: event_id_present: event_id IS NOT NULL (on_violation drop)
 -- expectation: event_id_present
+-- where: NOT COALESCE((event_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`audit_logs_bronze`
 WHERE NOT COALESCE((event_id IS NOT NULL), FALSE);
@@ -95,6 +97,7 @@ WHERE NOT COALESCE((event_id IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: known_audit_level: audit_level IN ('ACCOUNT_LEVEL', 'WORKSPACE_LEVEL') (on_violation warn)
 -- expectation: known_audit_level
+-- where: NOT COALESCE((audit_level IN ('ACCOUNT_LEVEL', 'WORKSPACE_LEVEL')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`audit_logs_bronze`
 WHERE NOT COALESCE((audit_level IN ('ACCOUNT_LEVEL', 'WORKSPACE_LEVEL')), FALSE);
@@ -105,6 +108,7 @@ WHERE NOT COALESCE((audit_level IN ('ACCOUNT_LEVEL', 'WORKSPACE_LEVEL')), FALSE)
 -- severity: warn
 -- rule: account_level_in_workspace_zero: audit_level IS NULL OR audit_level <> 'ACCOUNT_LEVEL' OR workspace_id = '0' (on_violation warn)
 -- expectation: account_level_in_workspace_zero
+-- where: NOT COALESCE((audit_level IS NULL OR audit_level <> 'ACCOUNT_LEVEL' OR workspace_id = '0'), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`audit_logs_bronze`
 WHERE NOT COALESCE((audit_level IS NULL OR audit_level <> 'ACCOUNT_LEVEL' OR workspace_id = '0'), FALSE);
@@ -145,6 +149,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in event_date, workspace_id, action_name, table_full_name, access_count, denied_count, first_access, last_access, _account_identifier, _workspace_identifier
+-- where: `event_date` IS NULL OR `workspace_id` IS NULL OR `action_name` IS NULL OR `table_full_name` IS NULL OR `access_count` IS NULL OR `denied_count` IS NULL OR `first_access` IS NULL OR `last_access` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`event_date` IS NULL, 'event_date', NULL),
@@ -177,6 +182,7 @@ WHERE `event_date` IS NULL
 -- severity: error
 -- rule: denied_within_accesses: denied_count <= access_count (on_violation fail)
 -- expectation: denied_within_accesses
+-- where: NOT COALESCE((denied_count <= access_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`data_access_summary`
 WHERE NOT COALESCE((denied_count <= access_count), FALSE);
@@ -187,6 +193,7 @@ WHERE NOT COALESCE((denied_count <= access_count), FALSE);
 -- severity: warn
 -- rule: three_part_name: table_full_name LIKE '%.%.%' (on_violation warn)
 -- expectation: three_part_name
+-- where: NOT COALESCE((table_full_name LIKE '%.%.%'), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`data_access_summary`
 WHERE NOT COALESCE((table_full_name LIKE '%.%.%'), FALSE);
@@ -227,6 +234,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in event_date, workspace_id, service_name, event_count, distinct_actions, failed_count, first_activity, last_activity, _account_identifier, _workspace_identifier
+-- where: `event_date` IS NULL OR `workspace_id` IS NULL OR `service_name` IS NULL OR `event_count` IS NULL OR `distinct_actions` IS NULL OR `failed_count` IS NULL OR `first_activity` IS NULL OR `last_activity` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`event_date` IS NULL, 'event_date', NULL),
@@ -259,6 +267,7 @@ WHERE `event_date` IS NULL
 -- severity: error
 -- rule: failures_within_events: failed_count <= event_count (on_violation fail)
 -- expectation: failures_within_events
+-- where: NOT COALESCE((failed_count <= event_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`user_activity_summary`
 WHERE NOT COALESCE((failed_count <= event_count), FALSE);
@@ -269,6 +278,7 @@ WHERE NOT COALESCE((failed_count <= event_count), FALSE);
 -- severity: error
 -- rule: first_before_last: first_activity <= last_activity (on_violation fail)
 -- expectation: first_before_last
+-- where: NOT COALESCE((first_activity <= last_activity), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`user_activity_summary`
 WHERE NOT COALESCE((first_activity <= last_activity), FALSE);

@@ -72,6 +72,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in record_id, account_id, workspace_id, record_type, sku_name, usage_start_time, usage_date, usage_quantity, _account_identifier, _workspace_identifier
+-- where: `record_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `record_type` IS NULL OR `sku_name` IS NULL OR `usage_start_time` IS NULL OR `usage_date` IS NULL OR `usage_quantity` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`record_id` IS NULL, 'record_id', NULL),
@@ -104,6 +105,7 @@ WHERE `record_id` IS NULL
 -- severity: error
 -- rule: record_id_present: record_id IS NOT NULL (on_violation drop)
 -- expectation: record_id_present
+-- where: NOT COALESCE((record_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`billing_usage_bronze`
 WHERE NOT COALESCE((record_id IS NOT NULL), FALSE);
@@ -114,6 +116,7 @@ WHERE NOT COALESCE((record_id IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: known_record_type: record_type IN ('ORIGINAL', 'RETRACTION', 'RESTATEMENT') (on_violation warn)
 -- expectation: known_record_type
+-- where: NOT COALESCE((record_type IN ('ORIGINAL', 'RETRACTION', 'RESTATEMENT')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`billing_usage_bronze`
 WHERE NOT COALESCE((record_type IN ('ORIGINAL', 'RETRACTION', 'RESTATEMENT')), FALSE);
@@ -156,6 +159,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in sku_name, cloud, currency_code, usage_unit, price_start_time, _account_identifier, _workspace_identifier
+-- where: `sku_name` IS NULL OR `cloud` IS NULL OR `currency_code` IS NULL OR `usage_unit` IS NULL OR `price_start_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`sku_name` IS NULL, 'sku_name', NULL),
@@ -182,6 +186,7 @@ WHERE `sku_name` IS NULL
 -- severity: error
 -- rule: interval_ordered: price_end_time IS NULL OR price_end_time > price_start_time (on_violation fail)
 -- expectation: interval_ordered
+-- where: NOT COALESCE((price_end_time IS NULL OR price_end_time > price_start_time), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`list_prices`
 WHERE NOT COALESCE((price_end_time IS NULL OR price_end_time > price_start_time), FALSE);
@@ -192,6 +197,7 @@ WHERE NOT COALESCE((price_end_time IS NULL OR price_end_time > price_start_time)
 -- severity: warn
 -- rule: has_effective_price: effective_list_price IS NOT NULL (on_violation warn)
 -- expectation: has_effective_price
+-- where: NOT COALESCE((effective_list_price IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`list_prices`
 WHERE NOT COALESCE((effective_list_price IS NOT NULL), FALSE);
@@ -260,6 +266,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in record_id, account_id, workspace_id, record_type, usage_date, usage_start_time, sku_name, usage_quantity, _account_identifier, _workspace_identifier
+-- where: `record_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `record_type` IS NULL OR `usage_date` IS NULL OR `usage_start_time` IS NULL OR `sku_name` IS NULL OR `usage_quantity` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`record_id` IS NULL, 'record_id', NULL),
@@ -292,6 +299,7 @@ WHERE `record_id` IS NULL
 -- severity: warn
 -- rule: priced: estimated_cost_usd IS NOT NULL (on_violation warn)
 -- expectation: priced
+-- where: NOT COALESCE((estimated_cost_usd IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`billing_summary`
 WHERE NOT COALESCE((estimated_cost_usd IS NOT NULL), FALSE);
@@ -333,6 +341,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, job_id, billing_origin_product, run_count, total_dbus, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `job_id` IS NULL OR `billing_origin_product` IS NULL OR `run_count` IS NULL OR `total_dbus` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -361,6 +370,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_job`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -371,6 +381,7 @@ WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 -- severity: warn
 -- rule: has_runs: run_count >= 1 (on_violation warn)
 -- expectation: has_runs
+-- where: NOT COALESCE((run_count >= 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_job`
 WHERE NOT COALESCE((run_count >= 1), FALSE);
@@ -410,6 +421,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, total_dbus, record_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `total_dbus` IS NULL OR `record_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -434,6 +446,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_product`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -444,6 +457,7 @@ WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 -- severity: warn
 -- rule: priced: total_cost_usd IS NOT NULL (on_violation warn)
 -- expectation: priced
+-- where: NOT COALESCE((total_cost_usd IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_product`
 WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
@@ -485,6 +499,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, sku_name, total_usage, total_dbus, record_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `sku_name` IS NULL OR `total_usage` IS NULL OR `total_dbus` IS NULL OR `record_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -513,6 +528,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_sku`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -553,6 +569,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, billing_origin_product, distinct_jobs, total_dbus, record_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `billing_origin_product` IS NULL OR `distinct_jobs` IS NULL OR `total_dbus` IS NULL OR `record_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -581,6 +598,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_user`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -617,6 +635,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in match_type, match_value, team, _account_identifier, _workspace_identifier
+-- where: `match_type` IS NULL OR `match_value` IS NULL OR `team` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`match_type` IS NULL, 'match_type', NULL),
@@ -639,6 +658,7 @@ WHERE `match_type` IS NULL
 -- severity: error
 -- rule: known_match_type: match_type IN ('team_tag', 'run_as', 'job_owner', 'job_name', 'workspace') (on_violation fail)
 -- expectation: known_match_type
+-- where: NOT COALESCE((match_type IN ('team_tag', 'run_as', 'job_owner', 'job_name', 'workspace')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`team_mapping`
 WHERE NOT COALESCE((match_type IN ('team_tag', 'run_as', 'job_owner', 'job_name', 'workspace')), FALSE);
@@ -683,6 +703,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in record_id, workspace_id, usage_date, usage_quantity, allocation_basis, team, business_unit, cost_center, _account_identifier, _workspace_identifier
+-- where: `record_id` IS NULL OR `workspace_id` IS NULL OR `usage_date` IS NULL OR `usage_quantity` IS NULL OR `allocation_basis` IS NULL OR `team` IS NULL OR `business_unit` IS NULL OR `cost_center` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`record_id` IS NULL, 'record_id', NULL),
@@ -715,6 +736,7 @@ WHERE `record_id` IS NULL
 -- severity: error
 -- rule: known_basis: allocation_basis IN ('team_tag', 'run_as', 'unallocated') (on_violation fail)
 -- expectation: known_basis
+-- where: NOT COALESCE((allocation_basis IN ('team_tag', 'run_as', 'unallocated')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`billing_allocated`
 WHERE NOT COALESCE((allocation_basis IN ('team_tag', 'run_as', 'unallocated')), FALSE);
@@ -756,6 +778,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, team, business_unit, cost_center, allocation_basis, total_dbus, record_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `team` IS NULL OR `business_unit` IS NULL OR `cost_center` IS NULL OR `allocation_basis` IS NULL OR `total_dbus` IS NULL OR `record_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -788,6 +811,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: known_basis: allocation_basis IN ('team_tag', 'run_as', 'unallocated') (on_violation fail)
 -- expectation: known_basis
+-- where: NOT COALESCE((allocation_basis IN ('team_tag', 'run_as', 'unallocated')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_allocated`
 WHERE NOT COALESCE((allocation_basis IN ('team_tag', 'run_as', 'unallocated')), FALSE);
@@ -798,6 +822,7 @@ WHERE NOT COALESCE((allocation_basis IN ('team_tag', 'run_as', 'unallocated')), 
 -- severity: warn
 -- rule: unallocated_is_unallocated: (allocation_basis = 'unallocated') = (team = 'unallocated') (on_violation warn)
 -- expectation: unallocated_is_unallocated
+-- where: NOT COALESCE(((allocation_basis = 'unallocated') = (team = 'unallocated')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_allocated`
 WHERE NOT COALESCE(((allocation_basis = 'unallocated') = (team = 'unallocated')), FALSE);
@@ -808,6 +833,7 @@ WHERE NOT COALESCE(((allocation_basis = 'unallocated') = (team = 'unallocated'))
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_allocated`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -846,6 +872,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -866,6 +893,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: parts_add_up: team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd (on_violation warn)
 -- expectation: parts_add_up
+-- where: NOT COALESCE((team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_attribution_daily`
 WHERE NOT COALESCE((team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd), FALSE);
@@ -908,6 +936,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, window_start, window_end, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `window_start` IS NULL OR `window_end` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -930,6 +959,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: pct_in_range: team_attribution_pct IS NULL OR (team_attribution_pct >= 0 AND team_attribution_pct <= 100.000001) (on_violation warn)
 -- expectation: pct_in_range
+-- where: NOT COALESCE((team_attribution_pct IS NULL OR (team_attribution_pct >= 0 AND team_attribution_pct <= 100.000001)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_attribution_coverage`
 WHERE NOT COALESCE((team_attribution_pct IS NULL OR (team_attribution_pct >= 0 AND team_attribution_pct <= 100.000001)), FALSE);
@@ -940,6 +970,7 @@ WHERE NOT COALESCE((team_attribution_pct IS NULL OR (team_attribution_pct >= 0 A
 -- severity: error
 -- rule: parts_add_up: team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd (on_violation fail)
 -- expectation: parts_add_up
+-- where: NOT COALESCE((team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_attribution_coverage`
 WHERE NOT COALESCE((team_attributed_cost_usd + unallocated_cost_usd = total_cost_usd), FALSE);
@@ -986,6 +1017,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, weeks_ago, week_start, week_end, is_complete_week, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `weeks_ago` IS NULL OR `week_start` IS NULL OR `week_end` IS NULL OR `is_complete_week` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1012,6 +1044,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: week_is_seven_days: datediff(week_end, week_start) = 6 (on_violation fail)
 -- expectation: week_is_seven_days
+-- where: NOT COALESCE((datediff(week_end, week_start) = 6), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`trend_metrics`
 WHERE NOT COALESCE((datediff(week_end, week_start) = 6), FALSE);
@@ -1022,6 +1055,7 @@ WHERE NOT COALESCE((datediff(week_end, week_start) = 6), FALSE);
 -- severity: error
 -- rule: failure_rate_in_range: failure_rate IS NULL OR (failure_rate >= 0 AND failure_rate <= 1) (on_violation fail)
 -- expectation: failure_rate_in_range
+-- where: NOT COALESCE((failure_rate IS NULL OR (failure_rate >= 0 AND failure_rate <= 1)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`trend_metrics`
 WHERE NOT COALESCE((failure_rate IS NULL OR (failure_rate >= 0 AND failure_rate <= 1)), FALSE);
@@ -1067,6 +1101,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, total_dbus, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `total_dbus` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1089,6 +1124,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_workspace`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -1099,6 +1135,7 @@ WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
 -- severity: error
 -- rule: products_add_up: total_cost_usd IS NULL OR jobs_cost_usd + all_purpose_cost_usd + sql_cost_usd + dlt_cost_usd + model_serving_cost_usd + other_cost_usd = total_cost_usd (on_violation fail)
 -- expectation: products_add_up
+-- where: NOT COALESCE((total_cost_usd IS NULL OR jobs_cost_usd + all_purpose_cost_usd + sql_cost_usd + dlt_cost_usd + model_serving_cost_usd + other_cost_usd = total_cost_usd), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_by_workspace`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR jobs_cost_usd + all_purpose_cost_usd + sql_cost_usd + dlt_cost_usd + model_serving_cost_usd + other_cost_usd = total_cost_usd), FALSE);

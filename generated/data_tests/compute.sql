@@ -63,6 +63,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, cluster_id, change_time, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `cluster_id` IS NULL OR `change_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -87,6 +88,7 @@ WHERE `account_id` IS NULL
 -- severity: error
 -- rule: cluster_id_present: cluster_id IS NOT NULL AND workspace_id IS NOT NULL (on_violation drop)
 -- expectation: cluster_id_present
+-- where: NOT COALESCE((cluster_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`clusters_bronze`
 WHERE NOT COALESCE((cluster_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
@@ -97,6 +99,7 @@ WHERE NOT COALESCE((cluster_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE)
 -- severity: warn
 -- rule: sized: worker_count IS NOT NULL OR max_autoscale_workers IS NOT NULL (on_violation warn)
 -- expectation: sized
+-- where: NOT COALESCE((worker_count IS NOT NULL OR max_autoscale_workers IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`clusters_bronze`
 WHERE NOT COALESCE((worker_count IS NOT NULL OR max_autoscale_workers IS NOT NULL), FALSE);
@@ -157,6 +160,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, cluster_id, change_time, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `cluster_id` IS NULL OR `change_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -211,6 +215,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, cluster_id, change_time, is_deleted, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `cluster_id` IS NULL OR `change_time` IS NULL OR `is_deleted` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -273,6 +278,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, cluster_id, instance_id, start_time, end_time, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `cluster_id` IS NULL OR `instance_id` IS NULL OR `start_time` IS NULL OR `end_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -301,6 +307,7 @@ WHERE `account_id` IS NULL
 -- severity: error
 -- rule: node_present: cluster_id IS NOT NULL AND instance_id IS NOT NULL AND start_time IS NOT NULL (on_violation drop)
 -- expectation: node_present
+-- where: NOT COALESCE((cluster_id IS NOT NULL AND instance_id IS NOT NULL AND start_time IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`node_timeline_bronze`
 WHERE NOT COALESCE((cluster_id IS NOT NULL AND instance_id IS NOT NULL AND start_time IS NOT NULL), FALSE);
@@ -311,6 +318,7 @@ WHERE NOT COALESCE((cluster_id IS NOT NULL AND instance_id IS NOT NULL AND start
 -- severity: warn
 -- rule: minute_ordered: end_time > start_time (on_violation warn)
 -- expectation: minute_ordered
+-- where: NOT COALESCE((end_time > start_time), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`node_timeline_bronze`
 WHERE NOT COALESCE((end_time > start_time), FALSE);
@@ -359,6 +367,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, cluster_id, hour, usage_date, node_count, worker_node_count, sample_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `cluster_id` IS NULL OR `hour` IS NULL OR `usage_date` IS NULL OR `node_count` IS NULL OR `worker_node_count` IS NULL OR `sample_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -389,6 +398,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: cpu_in_range: max_cpu_percent IS NULL OR (max_cpu_percent >= 0 AND max_cpu_percent <= 100) (on_violation warn)
 -- expectation: cpu_in_range
+-- where: NOT COALESCE((max_cpu_percent IS NULL OR (max_cpu_percent >= 0 AND max_cpu_percent <= 100)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cluster_utilization`
 WHERE NOT COALESCE((max_cpu_percent IS NULL OR (max_cpu_percent >= 0 AND max_cpu_percent <= 100)), FALSE);
@@ -399,6 +409,7 @@ WHERE NOT COALESCE((max_cpu_percent IS NULL OR (max_cpu_percent >= 0 AND max_cpu
 -- severity: error
 -- rule: has_nodes: node_count >= 1 (on_violation fail)
 -- expectation: has_nodes
+-- where: NOT COALESCE((node_count >= 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cluster_utilization`
 WHERE NOT COALESCE((node_count >= 1), FALSE);
@@ -454,6 +465,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, cluster_id, compute_type, observed_hours, observed_days, first_hour_start, last_hour_start, avg_node_count, max_node_count, recommendation, recommended_node_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `cluster_id` IS NULL OR `compute_type` IS NULL OR `observed_hours` IS NULL OR `observed_days` IS NULL OR `first_hour_start` IS NULL OR `last_hour_start` IS NULL OR `avg_node_count` IS NULL OR `max_node_count` IS NULL OR `recommendation` IS NULL OR `recommended_node_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -492,6 +504,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: known_recommendation: recommendation IN ('downsize', 'upsize', 'keep') (on_violation fail)
 -- expectation: known_recommendation
+-- where: NOT COALESCE((recommendation IN ('downsize', 'upsize', 'keep')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cluster_efficiency`
 WHERE NOT COALESCE((recommendation IN ('downsize', 'upsize', 'keep')), FALSE);
@@ -502,6 +515,7 @@ WHERE NOT COALESCE((recommendation IN ('downsize', 'upsize', 'keep')), FALSE);
 -- severity: error
 -- rule: saving_only_when_downsizing: recommendation = 'downsize' OR estimated_saving_usd = 0 (on_violation fail)
 -- expectation: saving_only_when_downsizing
+-- where: NOT COALESCE((recommendation = 'downsize' OR estimated_saving_usd = 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cluster_efficiency`
 WHERE NOT COALESCE((recommendation = 'downsize' OR estimated_saving_usd = 0), FALSE);
@@ -512,6 +526,7 @@ WHERE NOT COALESCE((recommendation = 'downsize' OR estimated_saving_usd = 0), FA
 -- severity: warn
 -- rule: non_negative_saving: estimated_saving_usd IS NULL OR estimated_saving_usd >= 0 (on_violation warn)
 -- expectation: non_negative_saving
+-- where: NOT COALESCE((estimated_saving_usd IS NULL OR estimated_saving_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cluster_efficiency`
 WHERE NOT COALESCE((estimated_saving_usd IS NULL OR estimated_saving_usd >= 0), FALSE);

@@ -43,6 +43,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, billing_origin_product, aiml_category, total_dbus, distinct_endpoints, distinct_users, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `billing_origin_product` IS NULL OR `aiml_category` IS NULL OR `total_dbus` IS NULL OR `distinct_endpoints` IS NULL OR `distinct_users` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -73,6 +74,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: known_category: aiml_category IN ('Inference', 'Vector Search', 'Feature Serving', 'Fine-tuning', 'Other AI') (on_violation fail)
 -- expectation: known_category
+-- where: NOT COALESCE((aiml_category IN ('Inference', 'Vector Search', 'Feature Serving', 'Fine-tuning', 'Other AI')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`aiml_executive_summary`
 WHERE NOT COALESCE((aiml_category IN ('Inference', 'Vector Search', 'Feature Serving', 'Fine-tuning', 'Other AI')), FALSE);
@@ -117,6 +119,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, total_dbus, jobs_cost_usd, sql_cost_usd, dlt_cost_usd, serving_cost_usd, interactive_cost_usd, other_cost_usd, serverless_cost_usd, classic_cost_usd, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `total_dbus` IS NULL OR `jobs_cost_usd` IS NULL OR `sql_cost_usd` IS NULL OR `dlt_cost_usd` IS NULL OR `serving_cost_usd` IS NULL OR `interactive_cost_usd` IS NULL OR `other_cost_usd` IS NULL OR `serverless_cost_usd` IS NULL OR `classic_cost_usd` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -155,6 +158,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: products_add_up: total_cost_usd IS NULL OR abs(total_cost_usd - jobs_cost_usd - sql_cost_usd - dlt_cost_usd - serving_cost_usd - interactive_cost_usd - other_cost_usd) < 0.01 (on_violation warn)
 -- expectation: products_add_up
+-- where: NOT COALESCE((total_cost_usd IS NULL OR abs(total_cost_usd - jobs_cost_usd - sql_cost_usd - dlt_cost_usd - serving_cost_usd - interactive_cost_usd - other_cost_usd) < 0.01), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`executive_summary`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR abs(total_cost_usd - jobs_cost_usd - sql_cost_usd - dlt_cost_usd - serving_cost_usd - interactive_cost_usd - other_cost_usd) < 0.01), FALSE);
@@ -192,6 +196,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -210,6 +215,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: workspace_id_present: workspace_id IS NOT NULL (on_violation drop)
 -- expectation: workspace_id_present
+-- where: NOT COALESCE((workspace_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`workspace_info`
 WHERE NOT COALESCE((workspace_id IS NOT NULL), FALSE);
@@ -220,6 +226,7 @@ WHERE NOT COALESCE((workspace_id IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: known_status: status IS NULL OR status IN ('NOT_PROVISIONED', 'PROVISIONING', 'RUNNING', 'FAILED', 'BANNED') (on_violation warn)
 -- expectation: known_status
+-- where: NOT COALESCE((status IS NULL OR status IN ('NOT_PROVISIONED', 'PROVISIONING', 'RUNNING', 'FAILED', 'BANNED')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`workspace_info`
 WHERE NOT COALESCE((status IS NULL OR status IN ('NOT_PROVISIONED', 'PROVISIONING', 'RUNNING', 'FAILED', 'BANNED')), FALSE);
@@ -264,6 +271,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, period_start, period_end, serving_cost_usd, foundation_model_cost_usd, vector_search_cost_usd, other_aiml_cost_usd, total_aiml_cost_usd, serving_endpoints, vector_search_endpoints, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `period_start` IS NULL OR `period_end` IS NULL OR `serving_cost_usd` IS NULL OR `foundation_model_cost_usd` IS NULL OR `vector_search_cost_usd` IS NULL OR `other_aiml_cost_usd` IS NULL OR `total_aiml_cost_usd` IS NULL OR `serving_endpoints` IS NULL OR `vector_search_endpoints` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -300,6 +308,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: share_in_range: aiml_cost_share IS NULL OR (aiml_cost_share >= 0 AND aiml_cost_share <= 1) (on_violation warn)
 -- expectation: share_in_range
+-- where: NOT COALESCE((aiml_cost_share IS NULL OR (aiml_cost_share >= 0 AND aiml_cost_share <= 1)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`aiml_executive_summary_30d`
 WHERE NOT COALESCE((aiml_cost_share IS NULL OR (aiml_cost_share >= 0 AND aiml_cost_share <= 1)), FALSE);
@@ -310,6 +319,7 @@ WHERE NOT COALESCE((aiml_cost_share IS NULL OR (aiml_cost_share >= 0 AND aiml_co
 -- severity: warn
 -- rule: aiml_within_total: total_cost_usd IS NULL OR total_aiml_cost_usd <= total_cost_usd (on_violation warn)
 -- expectation: aiml_within_total
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_aiml_cost_usd <= total_cost_usd), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`aiml_executive_summary_30d`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_aiml_cost_usd <= total_cost_usd), FALSE);
@@ -358,6 +368,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, period_start, period_end, total_dbus, total_cost_usd, total_list_cost_usd, previous_period_cost_usd, cost_change_usd, previous_period_usage_days, has_job_data, active_users, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `period_start` IS NULL OR `period_end` IS NULL OR `total_dbus` IS NULL OR `total_cost_usd` IS NULL OR `total_list_cost_usd` IS NULL OR `previous_period_cost_usd` IS NULL OR `cost_change_usd` IS NULL OR `previous_period_usage_days` IS NULL OR `has_job_data` IS NULL OR `active_users` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -396,6 +407,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: success_rate_in_range: success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1) (on_violation fail)
 -- expectation: success_rate_in_range
+-- where: NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
@@ -406,6 +418,7 @@ WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate 
 -- severity: error
 -- rule: outcomes_within_runs: run_count IS NULL OR success_count + failure_count <= run_count (on_violation fail)
 -- expectation: outcomes_within_runs
+-- where: NOT COALESCE((run_count IS NULL OR success_count + failure_count <= run_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 WHERE NOT COALESCE((run_count IS NULL OR success_count + failure_count <= run_count), FALSE);
@@ -416,6 +429,7 @@ WHERE NOT COALESCE((run_count IS NULL OR success_count + failure_count <= run_co
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`executive_summary_30d`
 WHERE NOT COALESCE((total_cost_usd >= 0), FALSE);

@@ -50,6 +50,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, job_id, run_id, period_start_time, period_end_time, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `job_id` IS NULL OR `run_id` IS NULL OR `period_start_time` IS NULL OR `period_end_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -78,6 +79,7 @@ WHERE `account_id` IS NULL
 -- severity: error
 -- rule: period_ordered: period_end_time >= period_start_time (on_violation drop)
 -- expectation: period_ordered
+-- where: NOT COALESCE((period_end_time >= period_start_time), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs_bronze`
 WHERE NOT COALESCE((period_end_time >= period_start_time), FALSE);
@@ -124,6 +126,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_id, run_date, start_time, end_time, duration_seconds, timeline_rows, repair_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `run_id` IS NULL OR `run_date` IS NULL OR `start_time` IS NULL OR `end_time` IS NULL OR `duration_seconds` IS NULL OR `timeline_rows` IS NULL OR `repair_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -158,6 +161,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: ends_after_start: end_time >= start_time (on_violation fail)
 -- expectation: ends_after_start
+-- where: NOT COALESCE((end_time >= start_time), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs`
 WHERE NOT COALESCE((end_time >= start_time), FALSE);
@@ -168,6 +172,7 @@ WHERE NOT COALESCE((end_time >= start_time), FALSE);
 -- severity: warn
 -- rule: has_result: result_state IS NOT NULL (on_violation warn)
 -- expectation: has_result
+-- where: NOT COALESCE((result_state IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs`
 WHERE NOT COALESCE((result_state IS NOT NULL), FALSE);
@@ -205,6 +210,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -225,6 +231,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: sla_defined: max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL (on_violation warn)
 -- expectation: sla_defined
+-- where: NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_slas`
 WHERE NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE);
@@ -235,6 +242,7 @@ WHERE NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL
 -- severity: error
 -- rule: deadline_format: deadline_utc IS NULL OR deadline_utc RLIKE '^([01][0-9]|2[0-3]):[0-5][0-9]$' (on_violation fail)
 -- expectation: deadline_format
+-- where: NOT COALESCE((deadline_utc IS NULL OR deadline_utc RLIKE '^([01][0-9]|2[0-3]):[0-5][0-9]$'), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_slas`
 WHERE NOT COALESCE((deadline_utc IS NULL OR deadline_utc RLIKE '^([01][0-9]|2[0-3]):[0-5][0-9]$'), FALSE);
@@ -245,6 +253,7 @@ WHERE NOT COALESCE((deadline_utc IS NULL OR deadline_utc RLIKE '^([01][0-9]|2[0-
 -- severity: error
 -- rule: positive_duration: max_duration_minutes IS NULL OR max_duration_minutes > 0 (on_violation fail)
 -- expectation: positive_duration
+-- where: NOT COALESCE((max_duration_minutes IS NULL OR max_duration_minutes > 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_slas`
 WHERE NOT COALESCE((max_duration_minutes IS NULL OR max_duration_minutes > 0), FALSE);
@@ -295,6 +304,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, job_id, run_id, period_start_time, period_end_time, task_key, _ingested_at, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `job_id` IS NULL OR `run_id` IS NULL OR `period_start_time` IS NULL OR `period_end_time` IS NULL OR `task_key` IS NULL OR `_ingested_at` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -327,6 +337,7 @@ WHERE `account_id` IS NULL
 -- severity: error
 -- rule: period_ordered: period_end_time >= period_start_time (on_violation drop)
 -- expectation: period_ordered
+-- where: NOT COALESCE((period_end_time >= period_start_time), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_task_runs_bronze`
 WHERE NOT COALESCE((period_end_time >= period_start_time), FALSE);
@@ -381,6 +392,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, task_key, task_run_id, run_date, start_time, end_time, duration_seconds, timeline_rows, is_running, is_failure, attempt_number, attempt_count, is_last_attempt, is_retry, is_repair_rerun, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `task_key` IS NULL OR `task_run_id` IS NULL OR `run_date` IS NULL OR `start_time` IS NULL OR `end_time` IS NULL OR `duration_seconds` IS NULL OR `timeline_rows` IS NULL OR `is_running` IS NULL OR `is_failure` IS NULL OR `attempt_number` IS NULL OR `attempt_count` IS NULL OR `is_last_attempt` IS NULL OR `is_retry` IS NULL OR `is_repair_rerun` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -429,6 +441,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: ends_after_start: end_time >= start_time (on_violation fail)
 -- expectation: ends_after_start
+-- where: NOT COALESCE((end_time >= start_time), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_task_runs`
 WHERE NOT COALESCE((end_time >= start_time), FALSE);
@@ -439,6 +452,7 @@ WHERE NOT COALESCE((end_time >= start_time), FALSE);
 -- severity: error
 -- rule: attempt_in_range: attempt_number >= 1 AND attempt_number <= attempt_count (on_violation fail)
 -- expectation: attempt_in_range
+-- where: NOT COALESCE((attempt_number >= 1 AND attempt_number <= attempt_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_task_runs`
 WHERE NOT COALESCE((attempt_number >= 1 AND attempt_number <= attempt_count), FALSE);
@@ -449,6 +463,7 @@ WHERE NOT COALESCE((attempt_number >= 1 AND attempt_number <= attempt_count), FA
 -- severity: warn
 -- rule: has_result: result_state IS NOT NULL (on_violation warn)
 -- expectation: has_result
+-- where: NOT COALESCE((result_state IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_task_runs`
 WHERE NOT COALESCE((result_state IS NOT NULL), FALSE);
@@ -500,6 +515,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, job_id, change_time, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `job_id` IS NULL OR `change_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -524,6 +540,7 @@ WHERE `account_id` IS NULL
 -- severity: error
 -- rule: job_id_present: job_id IS NOT NULL AND workspace_id IS NOT NULL (on_violation drop)
 -- expectation: job_id_present
+-- where: NOT COALESCE((job_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`jobs_bronze`
 WHERE NOT COALESCE((job_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
@@ -575,6 +592,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, job_id, change_time, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `job_id` IS NULL OR `change_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -626,6 +644,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, sla_source, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `sla_source` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -648,6 +667,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: sla_defined: max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL (on_violation warn)
 -- expectation: sla_defined
+-- where: NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_sla_targets`
 WHERE NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE);
@@ -658,6 +678,7 @@ WHERE NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL
 -- severity: warn
 -- rule: deadline_parsed: deadline_utc IS NULL OR deadline_minute_of_day IS NOT NULL (on_violation warn)
 -- expectation: deadline_parsed
+-- where: NOT COALESCE((deadline_utc IS NULL OR deadline_minute_of_day IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_sla_targets`
 WHERE NOT COALESCE((deadline_utc IS NULL OR deadline_minute_of_day IS NOT NULL), FALSE);
@@ -702,6 +723,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in account_id, workspace_id, job_id, change_time, is_deleted, _account_identifier, _workspace_identifier
+-- where: `account_id` IS NULL OR `workspace_id` IS NULL OR `job_id` IS NULL OR `change_time` IS NULL OR `is_deleted` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`account_id` IS NULL, 'account_id', NULL),
@@ -762,6 +784,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, run_date, job_id, total_runs, successful_runs, failed_runs, canceled_runs, running_runs, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `run_date` IS NULL OR `job_id` IS NULL OR `total_runs` IS NULL OR `successful_runs` IS NULL OR `failed_runs` IS NULL OR `canceled_runs` IS NULL OR `running_runs` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -794,6 +817,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: counts_consistent: successful_runs + failed_runs + canceled_runs + running_runs <= total_runs (on_violation fail)
 -- expectation: counts_consistent
+-- where: NOT COALESCE((successful_runs + failed_runs + canceled_runs + running_runs <= total_runs), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs_summary`
 WHERE NOT COALESCE((successful_runs + failed_runs + canceled_runs + running_runs <= total_runs), FALSE);
@@ -804,6 +828,7 @@ WHERE NOT COALESCE((successful_runs + failed_runs + canceled_runs + running_runs
 -- severity: warn
 -- rule: named: job_name IS NOT NULL (on_violation warn)
 -- expectation: named
+-- where: NOT COALESCE((job_name IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs_summary`
 WHERE NOT COALESCE((job_name IS NOT NULL), FALSE);
@@ -846,6 +871,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_count, success_count, failure_count, last_run_time, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `run_count` IS NULL OR `success_count` IS NULL OR `failure_count` IS NULL OR `last_run_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -874,6 +900,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: counts_consistent: success_count + failure_count <= run_count (on_violation fail)
 -- expectation: counts_consistent
+-- where: NOT COALESCE((success_count + failure_count <= run_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_summary`
 WHERE NOT COALESCE((success_count + failure_count <= run_count), FALSE);
@@ -884,6 +911,7 @@ WHERE NOT COALESCE((success_count + failure_count <= run_count), FALSE);
 -- severity: warn
 -- rule: rate_in_range: success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1) (on_violation warn)
 -- expectation: rate_in_range
+-- where: NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_summary`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
@@ -930,6 +958,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, is_deleted, team_source, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `is_deleted` IS NULL OR `team_source` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -954,6 +983,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: known_team_source: team_source IN ('tag', 'job_owner', 'job_name', 'run_as', 'workspace', 'unallocated') (on_violation fail)
 -- expectation: known_team_source
+-- where: NOT COALESCE((team_source IN ('tag', 'job_owner', 'job_name', 'run_as', 'workspace', 'unallocated')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_teams`
 WHERE NOT COALESCE((team_source IN ('tag', 'job_owner', 'job_name', 'run_as', 'workspace', 'unallocated')), FALSE);
@@ -964,6 +994,7 @@ WHERE NOT COALESCE((team_source IN ('tag', 'job_owner', 'job_name', 'run_as', 'w
 -- severity: error
 -- rule: team_when_allocated: (team_source = 'unallocated') = (team IS NULL) (on_violation fail)
 -- expectation: team_when_allocated
+-- where: NOT COALESCE(((team_source = 'unallocated') = (team IS NULL)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_teams`
 WHERE NOT COALESCE(((team_source = 'unallocated') = (team IS NULL)), FALSE);
@@ -1022,6 +1053,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_id, run_date, start_time, end_time, duration_seconds, repair_count, result_category, compute_type, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `run_id` IS NULL OR `run_date` IS NULL OR `start_time` IS NULL OR `end_time` IS NULL OR `duration_seconds` IS NULL OR `repair_count` IS NULL OR `result_category` IS NULL OR `compute_type` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1058,6 +1090,7 @@ WHERE `workspace_id` IS NULL
 -- severity: warn
 -- rule: known_category: result_category IN ('success', 'failure', 'canceled', 'skipped', 'other') (on_violation warn)
 -- expectation: known_category
+-- where: NOT COALESCE((result_category IN ('success', 'failure', 'canceled', 'skipped', 'other')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs_enriched`
 WHERE NOT COALESCE((result_category IN ('success', 'failure', 'canceled', 'skipped', 'other')), FALSE);
@@ -1068,6 +1101,7 @@ WHERE NOT COALESCE((result_category IN ('success', 'failure', 'canceled', 'skipp
 -- severity: warn
 -- rule: known_compute_type: compute_type IN ('serverless', 'job_cluster', 'all_purpose', 'unknown') (on_violation warn)
 -- expectation: known_compute_type
+-- where: NOT COALESCE((compute_type IN ('serverless', 'job_cluster', 'all_purpose', 'unknown')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs_enriched`
 WHERE NOT COALESCE((compute_type IN ('serverless', 'job_cluster', 'all_purpose', 'unknown')), FALSE);
@@ -1078,6 +1112,7 @@ WHERE NOT COALESCE((compute_type IN ('serverless', 'job_cluster', 'all_purpose',
 -- severity: warn
 -- rule: non_negative_cost: run_cost_usd IS NULL OR run_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((run_cost_usd IS NULL OR run_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_runs_enriched`
 WHERE NOT COALESCE((run_cost_usd IS NULL OR run_cost_usd >= 0), FALSE);
@@ -1124,6 +1159,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, current_failure_streak, is_failing, latest_run_id, latest_run_start_time, latest_result_state, finished_run_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `current_failure_streak` IS NULL OR `is_failing` IS NULL OR `latest_run_id` IS NULL OR `latest_run_start_time` IS NULL OR `latest_result_state` IS NULL OR `finished_run_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1156,6 +1192,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: streak_within_runs: current_failure_streak >= 0 AND current_failure_streak <= finished_run_count (on_violation fail)
 -- expectation: streak_within_runs
+-- where: NOT COALESCE((current_failure_streak >= 0 AND current_failure_streak <= finished_run_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`consecutive_failures`
 WHERE NOT COALESCE((current_failure_streak >= 0 AND current_failure_streak <= finished_run_count), FALSE);
@@ -1166,6 +1203,7 @@ WHERE NOT COALESCE((current_failure_streak >= 0 AND current_failure_streak <= fi
 -- severity: error
 -- rule: streak_has_first_run: current_failure_streak = 0 OR streak_first_run_id IS NOT NULL (on_violation fail)
 -- expectation: streak_has_first_run
+-- where: NOT COALESCE((current_failure_streak = 0 OR streak_first_run_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`consecutive_failures`
 WHERE NOT COALESCE((current_failure_streak = 0 OR streak_first_run_id IS NOT NULL), FALSE);
@@ -1217,6 +1255,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, anchor_date, runs_7d, runs_30d, p50_30d_seconds, p90_30d_seconds, runs_above_p90_30d, slow_runs_7d, latest_run_id, latest_run_start_time, latest_result_state, latest_duration_seconds, is_latest_run_slow, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `anchor_date` IS NULL OR `runs_7d` IS NULL OR `runs_30d` IS NULL OR `p50_30d_seconds` IS NULL OR `p90_30d_seconds` IS NULL OR `runs_above_p90_30d` IS NULL OR `slow_runs_7d` IS NULL OR `latest_run_id` IS NULL OR `latest_run_start_time` IS NULL OR `latest_result_state` IS NULL OR `latest_duration_seconds` IS NULL OR `is_latest_run_slow` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1261,6 +1300,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: percentiles_ordered: p50_30d_seconds <= p90_30d_seconds (on_violation fail)
 -- expectation: percentiles_ordered
+-- where: NOT COALESCE((p50_30d_seconds <= p90_30d_seconds), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_duration_baselines`
 WHERE NOT COALESCE((p50_30d_seconds <= p90_30d_seconds), FALSE);
@@ -1271,6 +1311,7 @@ WHERE NOT COALESCE((p50_30d_seconds <= p90_30d_seconds), FALSE);
 -- severity: error
 -- rule: has_baseline: runs_30d >= 1 (on_violation fail)
 -- expectation: has_baseline
+-- where: NOT COALESCE((runs_30d >= 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_duration_baselines`
 WHERE NOT COALESCE((runs_30d >= 1), FALSE);
@@ -1281,6 +1322,7 @@ WHERE NOT COALESCE((runs_30d >= 1), FALSE);
 -- severity: error
 -- rule: slow_flag_consistent: NOT is_latest_run_slow OR latest_to_p50_ratio >= 2 (on_violation fail)
 -- expectation: slow_flag_consistent
+-- where: NOT COALESCE((NOT is_latest_run_slow OR latest_to_p50_ratio >= 2), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_duration_baselines`
 WHERE NOT COALESCE((NOT is_latest_run_slow OR latest_to_p50_ratio >= 2), FALSE);
@@ -1332,6 +1374,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_date, run_count, success_count, failure_count, canceled_count, skipped_count, repair_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `run_date` IS NULL OR `run_count` IS NULL OR `success_count` IS NULL OR `failure_count` IS NULL OR `canceled_count` IS NULL OR `skipped_count` IS NULL OR `repair_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1366,6 +1409,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: counts_consistent: success_count + failure_count + canceled_count + skipped_count <= run_count (on_violation fail)
 -- expectation: counts_consistent
+-- where: NOT COALESCE((success_count + failure_count + canceled_count + skipped_count <= run_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_summary_daily`
 WHERE NOT COALESCE((success_count + failure_count + canceled_count + skipped_count <= run_count), FALSE);
@@ -1376,6 +1420,7 @@ WHERE NOT COALESCE((success_count + failure_count + canceled_count + skipped_cou
 -- severity: error
 -- rule: rate_in_range: success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1) (on_violation fail)
 -- expectation: rate_in_range
+-- where: NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_summary_daily`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
@@ -1427,6 +1472,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_id, sla_source, start_time, last_slice_end_time, as_of_time, elapsed_seconds, risk_status, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `run_id` IS NULL OR `sla_source` IS NULL OR `start_time` IS NULL OR `last_slice_end_time` IS NULL OR `as_of_time` IS NULL OR `elapsed_seconds` IS NULL OR `risk_status` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1461,6 +1507,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: known_status: risk_status IN ('on_track', 'at_risk', 'breached') (on_violation fail)
 -- expectation: known_status
+-- where: NOT COALESCE((risk_status IN ('on_track', 'at_risk', 'breached')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`sla_breach_risk`
 WHERE NOT COALESCE((risk_status IN ('on_track', 'at_risk', 'breached')), FALSE);
@@ -1471,6 +1518,7 @@ WHERE NOT COALESCE((risk_status IN ('on_track', 'at_risk', 'breached')), FALSE);
 -- severity: error
 -- rule: reason_when_flagged: (risk_status = 'on_track') = (risk_reason IS NULL) (on_violation fail)
 -- expectation: reason_when_flagged
+-- where: NOT COALESCE(((risk_status = 'on_track') = (risk_reason IS NULL)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`sla_breach_risk`
 WHERE NOT COALESCE(((risk_status = 'on_track') = (risk_reason IS NULL)), FALSE);
@@ -1481,6 +1529,7 @@ WHERE NOT COALESCE(((risk_status = 'on_track') = (risk_reason IS NULL)), FALSE);
 -- severity: warn
 -- rule: elapsed_not_negative: elapsed_seconds >= 0 (on_violation warn)
 -- expectation: elapsed_not_negative
+-- where: NOT COALESCE((elapsed_seconds >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`sla_breach_risk`
 WHERE NOT COALESCE((elapsed_seconds >= 0), FALSE);
@@ -1535,6 +1584,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, sla_source, window_start, window_end, runs_evaluated, runs_met, breach_count, duration_breach_count, deadline_breach_count, unsuccessful_run_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `sla_source` IS NULL OR `window_start` IS NULL OR `window_end` IS NULL OR `runs_evaluated` IS NULL OR `runs_met` IS NULL OR `breach_count` IS NULL OR `duration_breach_count` IS NULL OR `deadline_breach_count` IS NULL OR `unsuccessful_run_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1573,6 +1623,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: breaches_add_up: runs_met + breach_count = runs_evaluated (on_violation fail)
 -- expectation: breaches_add_up
+-- where: NOT COALESCE((runs_met + breach_count = runs_evaluated), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`sla_compliance`
 WHERE NOT COALESCE((runs_met + breach_count = runs_evaluated), FALSE);
@@ -1583,6 +1634,7 @@ WHERE NOT COALESCE((runs_met + breach_count = runs_evaluated), FALSE);
 -- severity: error
 -- rule: pct_in_range: pct_met IS NULL OR (pct_met >= 0 AND pct_met <= 100) (on_violation fail)
 -- expectation: pct_in_range
+-- where: NOT COALESCE((pct_met IS NULL OR (pct_met >= 0 AND pct_met <= 100)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`sla_compliance`
 WHERE NOT COALESCE((pct_met IS NULL OR (pct_met >= 0 AND pct_met <= 100)), FALSE);
@@ -1593,6 +1645,7 @@ WHERE NOT COALESCE((pct_met IS NULL OR (pct_met >= 0 AND pct_met <= 100)), FALSE
 -- severity: warn
 -- rule: sla_defined: max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL (on_violation warn)
 -- expectation: sla_defined
+-- where: NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`sla_compliance`
 WHERE NOT COALESCE((max_duration_minutes IS NOT NULL OR deadline_utc IS NOT NULL), FALSE);
@@ -1654,6 +1707,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, task_key, anchor_date, task_runs, finished_runs_30d, successful_runs_30d, failures_30d, failures_7d, final_failures_30d, retries_30d, job_runs_with_retries_30d, repair_reruns_30d, is_latest_slower_than_p90, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `task_key` IS NULL OR `anchor_date` IS NULL OR `task_runs` IS NULL OR `finished_runs_30d` IS NULL OR `successful_runs_30d` IS NULL OR `failures_30d` IS NULL OR `failures_7d` IS NULL OR `final_failures_30d` IS NULL OR `retries_30d` IS NULL OR `job_runs_with_retries_30d` IS NULL OR `repair_reruns_30d` IS NULL OR `is_latest_slower_than_p90` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1698,6 +1752,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: windows_nested: failures_7d <= failures_30d AND final_failures_30d <= failures_30d (on_violation fail)
 -- expectation: windows_nested
+-- where: NOT COALESCE((failures_7d <= failures_30d AND final_failures_30d <= failures_30d), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`task_performance`
 WHERE NOT COALESCE((failures_7d <= failures_30d AND final_failures_30d <= failures_30d), FALSE);
@@ -1708,6 +1763,7 @@ WHERE NOT COALESCE((failures_7d <= failures_30d AND final_failures_30d <= failur
 -- severity: error
 -- rule: percentiles_ordered: p50_30d_seconds IS NULL OR p50_30d_seconds <= p90_30d_seconds (on_violation fail)
 -- expectation: percentiles_ordered
+-- where: NOT COALESCE((p50_30d_seconds IS NULL OR p50_30d_seconds <= p90_30d_seconds), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`task_performance`
 WHERE NOT COALESCE((p50_30d_seconds IS NULL OR p50_30d_seconds <= p90_30d_seconds), FALSE);
@@ -1718,6 +1774,7 @@ WHERE NOT COALESCE((p50_30d_seconds IS NULL OR p50_30d_seconds <= p90_30d_second
 -- severity: error
 -- rule: rate_in_range: failure_rate_30d IS NULL OR (failure_rate_30d >= 0 AND failure_rate_30d <= 1) (on_violation fail)
 -- expectation: rate_in_range
+-- where: NOT COALESCE((failure_rate_30d IS NULL OR (failure_rate_30d >= 0 AND failure_rate_30d <= 1)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`task_performance`
 WHERE NOT COALESCE((failure_rate_30d IS NULL OR (failure_rate_30d >= 0 AND failure_rate_30d <= 1)), FALSE);
@@ -1773,6 +1830,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, job_run_id, task_key, run_date, attempt_count, retry_count, repair_rerun_count, failed_attempts, cause, first_task_run_id, final_task_run_id, first_start_time, last_end_time, span_seconds, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `job_run_id` IS NULL OR `task_key` IS NULL OR `run_date` IS NULL OR `attempt_count` IS NULL OR `retry_count` IS NULL OR `repair_rerun_count` IS NULL OR `failed_attempts` IS NULL OR `cause` IS NULL OR `first_task_run_id` IS NULL OR `final_task_run_id` IS NULL OR `first_start_time` IS NULL OR `last_end_time` IS NULL OR `span_seconds` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -1819,6 +1877,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: attempts_add_up: attempt_count >= 2 AND retry_count + repair_rerun_count <= attempt_count - 1 (on_violation fail)
 -- expectation: attempts_add_up
+-- where: NOT COALESCE((attempt_count >= 2 AND retry_count + repair_rerun_count <= attempt_count - 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`task_retries`
 WHERE NOT COALESCE((attempt_count >= 2 AND retry_count + repair_rerun_count <= attempt_count - 1), FALSE);
@@ -1829,6 +1888,7 @@ WHERE NOT COALESCE((attempt_count >= 2 AND retry_count + repair_rerun_count <= a
 -- severity: error
 -- rule: known_cause: cause IN ('retry', 'repair', 'retry+repair') (on_violation fail)
 -- expectation: known_cause
+-- where: NOT COALESCE((cause IN ('retry', 'repair', 'retry+repair')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`task_retries`
 WHERE NOT COALESCE((cause IN ('retry', 'repair', 'retry+repair')), FALSE);
@@ -1872,6 +1932,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in team, run_date, workspace_count, job_count, run_count, success_count, failure_count, _account_identifier, _workspace_identifier
+-- where: `team` IS NULL OR `run_date` IS NULL OR `workspace_count` IS NULL OR `job_count` IS NULL OR `run_count` IS NULL OR `success_count` IS NULL OR `failure_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`team` IS NULL, 'team', NULL),
@@ -1902,6 +1963,7 @@ WHERE `team` IS NULL
 -- severity: error
 -- rule: counts_consistent: success_count + failure_count <= run_count (on_violation fail)
 -- expectation: counts_consistent
+-- where: NOT COALESCE((success_count + failure_count <= run_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`team_summary_daily`
 WHERE NOT COALESCE((success_count + failure_count <= run_count), FALSE);
@@ -1912,6 +1974,7 @@ WHERE NOT COALESCE((success_count + failure_count <= run_count), FALSE);
 -- severity: error
 -- rule: rate_in_range: success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1) (on_violation fail)
 -- expectation: rate_in_range
+-- where: NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`team_summary_daily`
 WHERE NOT COALESCE((success_rate IS NULL OR (success_rate >= 0 AND success_rate <= 1)), FALSE);
@@ -1947,6 +2010,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in result_state, termination_code, failure_class, _account_identifier, _workspace_identifier
+-- where: `result_state` IS NULL OR `termination_code` IS NULL OR `failure_class` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`result_state` IS NULL, 'result_state', NULL),
@@ -1969,6 +2033,7 @@ WHERE `result_state` IS NULL
 -- severity: error
 -- rule: class_named: length(trim(failure_class)) > 0 (on_violation fail)
 -- expectation: class_named
+-- where: NOT COALESCE((length(trim(failure_class)) > 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`termination_code_classes`
 WHERE NOT COALESCE((length(trim(failure_class)) > 0), FALSE);
@@ -2018,6 +2083,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_id, run_date, start_time, end_time, duration_seconds, repair_count, result_state, result_category, failure_class, is_failure, compute_type, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `run_id` IS NULL OR `run_date` IS NULL OR `start_time` IS NULL OR `end_time` IS NULL OR `duration_seconds` IS NULL OR `repair_count` IS NULL OR `result_state` IS NULL OR `result_category` IS NULL OR `failure_class` IS NULL OR `is_failure` IS NULL OR `compute_type` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -2060,6 +2126,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: unsuccessful_only: result_category IN ('failure', 'canceled') (on_violation fail)
 -- expectation: unsuccessful_only
+-- where: NOT COALESCE((result_category IN ('failure', 'canceled')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_failures_classified`
 WHERE NOT COALESCE((result_category IN ('failure', 'canceled')), FALSE);
@@ -2070,6 +2137,7 @@ WHERE NOT COALESCE((result_category IN ('failure', 'canceled')), FALSE);
 -- severity: warn
 -- rule: classified: failure_class != 'unknown' (on_violation warn)
 -- expectation: classified
+-- where: NOT COALESCE((failure_class != 'unknown'), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_failures_classified`
 WHERE NOT COALESCE((failure_class != 'unknown'), FALSE);
@@ -2116,6 +2184,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, failure_class, failure_count, failures_last_7d, failures_last_30d, first_failure_time, last_failure_time, last_run_id, share_of_job_failures, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `failure_class` IS NULL OR `failure_count` IS NULL OR `failures_last_7d` IS NULL OR `failures_last_30d` IS NULL OR `first_failure_time` IS NULL OR `last_failure_time` IS NULL OR `last_run_id` IS NULL OR `share_of_job_failures` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -2152,6 +2221,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: windows_nested: failures_last_7d <= failures_last_30d AND failures_last_30d <= failure_count (on_violation fail)
 -- expectation: windows_nested
+-- where: NOT COALESCE((failures_last_7d <= failures_last_30d AND failures_last_30d <= failure_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`failure_analysis`
 WHERE NOT COALESCE((failures_last_7d <= failures_last_30d AND failures_last_30d <= failure_count), FALSE);
@@ -2162,6 +2232,7 @@ WHERE NOT COALESCE((failures_last_7d <= failures_last_30d AND failures_last_30d 
 -- severity: error
 -- rule: share_in_range: share_of_job_failures > 0 AND share_of_job_failures <= 1 (on_violation fail)
 -- expectation: share_in_range
+-- where: NOT COALESCE((share_of_job_failures > 0 AND share_of_job_failures <= 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`failure_analysis`
 WHERE NOT COALESCE((share_of_job_failures > 0 AND share_of_job_failures <= 1), FALSE);

@@ -42,6 +42,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in experiment_id, account_id, workspace_id, create_time, update_time, _account_identifier, _workspace_identifier
+-- where: `experiment_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `create_time` IS NULL OR `update_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`experiment_id` IS NULL, 'experiment_id', NULL),
@@ -68,6 +69,7 @@ WHERE `experiment_id` IS NULL
 -- severity: error
 -- rule: experiment_id_present: experiment_id IS NOT NULL AND workspace_id IS NOT NULL (on_violation drop)
 -- expectation: experiment_id_present
+-- where: NOT COALESCE((experiment_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_experiments_bronze`
 WHERE NOT COALESCE((experiment_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
@@ -78,6 +80,7 @@ WHERE NOT COALESCE((experiment_id IS NOT NULL AND workspace_id IS NOT NULL), FAL
 -- severity: warn
 -- rule: updated_after_create: update_time >= create_time (on_violation warn)
 -- expectation: updated_after_create
+-- where: NOT COALESCE((update_time >= create_time), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_experiments_bronze`
 WHERE NOT COALESCE((update_time >= create_time), FALSE);
@@ -125,6 +128,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in record_id, account_id, workspace_id, experiment_id, run_id, metric_name, metric_time, metric_date, _account_identifier, _workspace_identifier
+-- where: `record_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `experiment_id` IS NULL OR `run_id` IS NULL OR `metric_name` IS NULL OR `metric_time` IS NULL OR `metric_date` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`record_id` IS NULL, 'record_id', NULL),
@@ -157,6 +161,7 @@ WHERE `record_id` IS NULL
 -- severity: error
 -- rule: record_id_present: record_id IS NOT NULL AND run_id IS NOT NULL (on_violation drop)
 -- expectation: record_id_present
+-- where: NOT COALESCE((record_id IS NOT NULL AND run_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_metrics_bronze`
 WHERE NOT COALESCE((record_id IS NOT NULL AND run_id IS NOT NULL), FALSE);
@@ -167,6 +172,7 @@ WHERE NOT COALESCE((record_id IS NOT NULL AND run_id IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: finite_value: metric_value IS NULL OR NOT isnan(metric_value) (on_violation warn)
 -- expectation: finite_value
+-- where: NOT COALESCE((metric_value IS NULL OR NOT isnan(metric_value)), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_metrics_bronze`
 WHERE NOT COALESCE((metric_value IS NULL OR NOT isnan(metric_value)), FALSE);
@@ -213,6 +219,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in run_id, account_id, workspace_id, experiment_id, status, _account_identifier, _workspace_identifier
+-- where: `run_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `experiment_id` IS NULL OR `status` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`run_id` IS NULL, 'run_id', NULL),
@@ -239,6 +246,7 @@ WHERE `run_id` IS NULL
 -- severity: error
 -- rule: run_id_present: run_id IS NOT NULL AND workspace_id IS NOT NULL (on_violation drop)
 -- expectation: run_id_present
+-- where: NOT COALESCE((run_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_runs_bronze`
 WHERE NOT COALESCE((run_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
@@ -249,6 +257,7 @@ WHERE NOT COALESCE((run_id IS NOT NULL AND workspace_id IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: known_status: status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED') (on_violation warn)
 -- expectation: known_status
+-- where: NOT COALESCE((status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_runs_bronze`
 WHERE NOT COALESCE((status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')), FALSE);
@@ -259,6 +268,7 @@ WHERE NOT COALESCE((status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KI
 -- severity: warn
 -- rule: ended_runs_have_end_time: status IN ('RUNNING', 'SCHEDULED') OR end_time IS NOT NULL (on_violation warn)
 -- expectation: ended_runs_have_end_time
+-- where: NOT COALESCE((status IN ('RUNNING', 'SCHEDULED') OR end_time IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_runs_bronze`
 WHERE NOT COALESCE((status IN ('RUNNING', 'SCHEDULED') OR end_time IS NOT NULL), FALSE);
@@ -307,6 +317,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, experiment_id, is_deleted, total_runs, successful_runs, failed_runs, killed_count, running_count, distinct_users, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `experiment_id` IS NULL OR `is_deleted` IS NULL OR `total_runs` IS NULL OR `successful_runs` IS NULL OR `failed_runs` IS NULL OR `killed_count` IS NULL OR `running_count` IS NULL OR `distinct_users` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -341,6 +352,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: statuses_within_runs: successful_runs + failed_runs + killed_count + running_count <= total_runs (on_violation fail)
 -- expectation: statuses_within_runs
+-- where: NOT COALESCE((successful_runs + failed_runs + killed_count + running_count <= total_runs), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_experiments_summary`
 WHERE NOT COALESCE((successful_runs + failed_runs + killed_count + running_count <= total_runs), FALSE);
@@ -351,6 +363,7 @@ WHERE NOT COALESCE((successful_runs + failed_runs + killed_count + running_count
 -- severity: error
 -- rule: ratio_in_range: success_ratio IS NULL OR success_ratio BETWEEN 0 AND 1 (on_violation fail)
 -- expectation: ratio_in_range
+-- where: NOT COALESCE((success_ratio IS NULL OR success_ratio BETWEEN 0 AND 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_experiments_summary`
 WHERE NOT COALESCE((success_ratio IS NULL OR success_ratio BETWEEN 0 AND 1), FALSE);
@@ -399,6 +412,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, run_id, experiment_id, status, is_running, is_failure, is_deleted, metric_count, metric_value_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `run_id` IS NULL OR `experiment_id` IS NULL OR `status` IS NULL OR `is_running` IS NULL OR `is_failure` IS NULL OR `is_deleted` IS NULL OR `metric_count` IS NULL OR `metric_value_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -433,6 +447,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: ends_after_start: duration_seconds IS NULL OR duration_seconds >= 0 (on_violation fail)
 -- expectation: ends_after_start
+-- where: NOT COALESCE((duration_seconds IS NULL OR duration_seconds >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_runs`
 WHERE NOT COALESCE((duration_seconds IS NULL OR duration_seconds >= 0), FALSE);
@@ -443,6 +458,7 @@ WHERE NOT COALESCE((duration_seconds IS NULL OR duration_seconds >= 0), FALSE);
 -- severity: warn
 -- rule: running_has_no_end: NOT is_running OR end_time IS NULL (on_violation warn)
 -- expectation: running_has_no_end
+-- where: NOT COALESCE((NOT is_running OR end_time IS NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`mlflow_runs`
 WHERE NOT COALESCE((NOT is_running OR end_time IS NULL), FALSE);
@@ -482,6 +498,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, run_date, experiment_id, status, run_count, distinct_users, total_compute_seconds, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `run_date` IS NULL OR `experiment_id` IS NULL OR `status` IS NULL OR `run_count` IS NULL OR `distinct_users` IS NULL OR `total_compute_seconds` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),

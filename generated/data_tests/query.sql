@@ -65,6 +65,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in statement_id, account_id, workspace_id, execution_status, start_time, start_date, _account_identifier, _workspace_identifier
+-- where: `statement_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `execution_status` IS NULL OR `start_time` IS NULL OR `start_date` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`statement_id` IS NULL, 'statement_id', NULL),
@@ -93,6 +94,7 @@ WHERE `statement_id` IS NULL
 -- severity: error
 -- rule: statement_id_present: statement_id IS NOT NULL (on_violation drop)
 -- expectation: statement_id_present
+-- where: NOT COALESCE((statement_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`query_history_bronze`
 WHERE NOT COALESCE((statement_id IS NOT NULL), FALSE);
@@ -103,6 +105,7 @@ WHERE NOT COALESCE((statement_id IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: known_status: execution_status IN ('FINISHED', 'FAILED', 'CANCELED') (on_violation warn)
 -- expectation: known_status
+-- where: NOT COALESCE((execution_status IN ('FINISHED', 'FAILED', 'CANCELED')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`query_history_bronze`
 WHERE NOT COALESCE((execution_status IN ('FINISHED', 'FAILED', 'CANCELED')), FALSE);
@@ -113,6 +116,7 @@ WHERE NOT COALESCE((execution_status IN ('FINISHED', 'FAILED', 'CANCELED')), FAL
 -- severity: warn
 -- rule: non_negative_duration: total_duration_ms IS NULL OR total_duration_ms >= 0 (on_violation warn)
 -- expectation: non_negative_duration
+-- where: NOT COALESCE((total_duration_ms IS NULL OR total_duration_ms >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`query_history_bronze`
 WHERE NOT COALESCE((total_duration_ms IS NULL OR total_duration_ms >= 0), FALSE);
@@ -161,6 +165,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in query_date, workspace_id, warehouse_id, query_count, finished_count, failed_count, canceled_count, result_cache_count, _account_identifier, _workspace_identifier
+-- where: `query_date` IS NULL OR `workspace_id` IS NULL OR `warehouse_id` IS NULL OR `query_count` IS NULL OR `finished_count` IS NULL OR `failed_count` IS NULL OR `canceled_count` IS NULL OR `result_cache_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`query_date` IS NULL, 'query_date', NULL),
@@ -193,6 +198,7 @@ WHERE `query_date` IS NULL
 -- severity: error
 -- rule: outcomes_within_count: finished_count + failed_count + canceled_count <= query_count (on_violation fail)
 -- expectation: outcomes_within_count
+-- where: NOT COALESCE((finished_count + failed_count + canceled_count <= query_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`warehouse_query_summary`
 WHERE NOT COALESCE((finished_count + failed_count + canceled_count <= query_count), FALSE);
@@ -203,6 +209,7 @@ WHERE NOT COALESCE((finished_count + failed_count + canceled_count <= query_coun
 -- severity: warn
 -- rule: p50_not_above_p95: p50_total_duration_ms IS NULL OR p50_total_duration_ms <= p95_total_duration_ms (on_violation warn)
 -- expectation: p50_not_above_p95
+-- where: NOT COALESCE((p50_total_duration_ms IS NULL OR p50_total_duration_ms <= p95_total_duration_ms), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`warehouse_query_summary`
 WHERE NOT COALESCE((p50_total_duration_ms IS NULL OR p50_total_duration_ms <= p95_total_duration_ms), FALSE);

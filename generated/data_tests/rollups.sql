@@ -51,6 +51,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, run_date, total_runs, successful_runs, failed_runs, run_count, avg_duration_seconds, p95_duration_seconds, max_duration_seconds, success_rate_pct, ma7_avg_duration, ma7_success_rate, moving_avg_7d_run_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `run_date` IS NULL OR `total_runs` IS NULL OR `successful_runs` IS NULL OR `failed_runs` IS NULL OR `run_count` IS NULL OR `avg_duration_seconds` IS NULL OR `p95_duration_seconds` IS NULL OR `max_duration_seconds` IS NULL OR `success_rate_pct` IS NULL OR `ma7_avg_duration` IS NULL OR `ma7_success_rate` IS NULL OR `moving_avg_7d_run_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -95,6 +96,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: positive_run_count: run_count > 0 (on_violation fail)
 -- expectation: positive_run_count
+-- where: NOT COALESCE((run_count > 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_performance_trends`
 WHERE NOT COALESCE((run_count > 0), FALSE);
@@ -105,6 +107,7 @@ WHERE NOT COALESCE((run_count > 0), FALSE);
 -- severity: warn
 -- rule: non_negative_duration: avg_duration_seconds >= 0 (on_violation warn)
 -- expectation: non_negative_duration
+-- where: NOT COALESCE((avg_duration_seconds >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_performance_trends`
 WHERE NOT COALESCE((avg_duration_seconds >= 0), FALSE);
@@ -115,6 +118,7 @@ WHERE NOT COALESCE((avg_duration_seconds >= 0), FALSE);
 -- severity: warn
 -- rule: rate_in_range: success_rate_pct BETWEEN 0 AND 100 AND ma7_success_rate BETWEEN 0 AND 100 (on_violation warn)
 -- expectation: rate_in_range
+-- where: NOT COALESCE((success_rate_pct BETWEEN 0 AND 100 AND ma7_success_rate BETWEEN 0 AND 100), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_performance_trends`
 WHERE NOT COALESCE((success_rate_pct BETWEEN 0 AND 100 AND ma7_success_rate BETWEEN 0 AND 100), FALSE);
@@ -155,6 +159,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, job_id, week_start, run_count, success_count, failure_count, repaired_run_count, success_rate, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `job_id` IS NULL OR `week_start` IS NULL OR `run_count` IS NULL OR `success_count` IS NULL OR `failure_count` IS NULL OR `repaired_run_count` IS NULL OR `success_rate` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -187,6 +192,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: success_rate_in_range: success_rate >= 0 AND success_rate <= 1 (on_violation fail)
 -- expectation: success_rate_in_range
+-- where: NOT COALESCE((success_rate >= 0 AND success_rate <= 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_success_rate_weekly`
 WHERE NOT COALESCE((success_rate >= 0 AND success_rate <= 1), FALSE);
@@ -197,6 +203,7 @@ WHERE NOT COALESCE((success_rate >= 0 AND success_rate <= 1), FALSE);
 -- severity: error
 -- rule: outcomes_within_runs: success_count + failure_count <= run_count (on_violation fail)
 -- expectation: outcomes_within_runs
+-- where: NOT COALESCE((success_count + failure_count <= run_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_success_rate_weekly`
 WHERE NOT COALESCE((success_count + failure_count <= run_count), FALSE);
@@ -207,6 +214,7 @@ WHERE NOT COALESCE((success_count + failure_count <= run_count), FALSE);
 -- severity: error
 -- rule: week_starts_monday: dayofweek(week_start) = 2 (on_violation fail)
 -- expectation: week_starts_monday
+-- where: NOT COALESCE((dayofweek(week_start) = 2), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`job_success_rate_weekly`
 WHERE NOT COALESCE((dayofweek(week_start) = 2), FALSE);
@@ -247,6 +255,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, history_days, is_anomaly, anomaly_type, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `history_days` IS NULL OR `is_anomaly` IS NULL OR `anomaly_type` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -273,6 +282,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: guarded_by_history: NOT is_anomaly OR history_days >= 14 (on_violation fail)
 -- expectation: guarded_by_history
+-- where: NOT COALESCE((NOT is_anomaly OR history_days >= 14), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_anomalies`
 WHERE NOT COALESCE((NOT is_anomaly OR history_days >= 14), FALSE);
@@ -283,6 +293,7 @@ WHERE NOT COALESCE((NOT is_anomaly OR history_days >= 14), FALSE);
 -- severity: error
 -- rule: known_anomaly_type: anomaly_type IN ('HIGH_SPEND', 'LOW_SPEND', 'NORMAL') (on_violation fail)
 -- expectation: known_anomaly_type
+-- where: NOT COALESCE((anomaly_type IN ('HIGH_SPEND', 'LOW_SPEND', 'NORMAL')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_anomalies`
 WHERE NOT COALESCE((anomaly_type IN ('HIGH_SPEND', 'LOW_SPEND', 'NORMAL')), FALSE);
@@ -293,6 +304,7 @@ WHERE NOT COALESCE((anomaly_type IN ('HIGH_SPEND', 'LOW_SPEND', 'NORMAL')), FALS
 -- severity: error
 -- rule: history_within_window: history_days >= 0 AND history_days <= 30 (on_violation fail)
 -- expectation: history_within_window
+-- where: NOT COALESCE((history_days >= 0 AND history_days <= 30), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_anomalies`
 WHERE NOT COALESCE((history_days >= 0 AND history_days <= 30), FALSE);
@@ -331,6 +343,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, month_start, total_dbus, record_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `month_start` IS NULL OR `total_dbus` IS NULL OR `record_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -355,6 +368,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: month_starts_first: dayofmonth(month_start) = 1 (on_violation fail)
 -- expectation: month_starts_first
+-- where: NOT COALESCE((dayofmonth(month_start) = 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_monthly_rollup`
 WHERE NOT COALESCE((dayofmonth(month_start) = 1), FALSE);
@@ -365,6 +379,7 @@ WHERE NOT COALESCE((dayofmonth(month_start) = 1), FALSE);
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_monthly_rollup`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -403,6 +418,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, week_start, is_complete_week, total_cost_usd, previous_week_cost_usd, change_usd, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `week_start` IS NULL OR `is_complete_week` IS NULL OR `total_cost_usd` IS NULL OR `previous_week_cost_usd` IS NULL OR `change_usd` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -431,6 +447,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: pct_null_without_base: previous_week_cost_usd != 0 OR change_pct IS NULL (on_violation fail)
 -- expectation: pct_null_without_base
+-- where: NOT COALESCE((previous_week_cost_usd != 0 OR change_pct IS NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_trend_analysis`
 WHERE NOT COALESCE((previous_week_cost_usd != 0 OR change_pct IS NULL), FALSE);
@@ -441,6 +458,7 @@ WHERE NOT COALESCE((previous_week_cost_usd != 0 OR change_pct IS NULL), FALSE);
 -- severity: error
 -- rule: week_starts_monday: dayofweek(week_start) = 2 (on_violation fail)
 -- expectation: week_starts_monday
+-- where: NOT COALESCE((dayofweek(week_start) = 2), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_trend_analysis`
 WHERE NOT COALESCE((dayofweek(week_start) = 2), FALSE);
@@ -479,6 +497,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, week_start, total_dbus, record_count, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `week_start` IS NULL OR `total_dbus` IS NULL OR `record_count` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -503,6 +522,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: week_starts_monday: dayofweek(week_start) = 2 (on_violation fail)
 -- expectation: week_starts_monday
+-- where: NOT COALESCE((dayofweek(week_start) = 2), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_weekly_rollup`
 WHERE NOT COALESCE((dayofweek(week_start) = 2), FALSE);
@@ -513,6 +533,7 @@ WHERE NOT COALESCE((dayofweek(week_start) = 2), FALSE);
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`cost_weekly_rollup`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -556,6 +577,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, cost_rank, job_id, total_dbus, total_runs, period_start, period_end, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `cost_rank` IS NULL OR `job_id` IS NULL OR `total_dbus` IS NULL OR `total_runs` IS NULL OR `period_start` IS NULL OR `period_end` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -586,6 +608,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: rank_in_top_50: cost_rank >= 1 AND cost_rank <= 50 (on_violation fail)
 -- expectation: rank_in_top_50
+-- where: NOT COALESCE((cost_rank >= 1 AND cost_rank <= 50), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`top_consumers_30d`
 WHERE NOT COALESCE((cost_rank >= 1 AND cost_rank <= 50), FALSE);
@@ -626,6 +649,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, user_email, active_days, total_events, first_seen, last_seen, services_used, period_start, period_end, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `user_email` IS NULL OR `active_days` IS NULL OR `total_events` IS NULL OR `first_seen` IS NULL OR `last_seen` IS NULL OR `services_used` IS NULL OR `period_start` IS NULL OR `period_end` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -660,6 +684,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: active_days_in_window: active_days >= 1 AND active_days <= 30 (on_violation fail)
 -- expectation: active_days_in_window
+-- where: NOT COALESCE((active_days >= 1 AND active_days <= 30), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`user_activity_30d`
 WHERE NOT COALESCE((active_days >= 1 AND active_days <= 30), FALSE);
@@ -701,6 +726,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, run_as, total_dbus, jobs_run, job_runs, active_days, period_start, period_end, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `run_as` IS NULL OR `total_dbus` IS NULL OR `jobs_run` IS NULL OR `job_runs` IS NULL OR `active_days` IS NULL OR `period_start` IS NULL OR `period_end` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -733,6 +759,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: active_days_in_window: active_days >= 0 AND active_days <= 30 (on_violation fail)
 -- expectation: active_days_in_window
+-- where: NOT COALESCE((active_days >= 0 AND active_days <= 30), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`user_cost_30d`
 WHERE NOT COALESCE((active_days >= 0 AND active_days <= 30), FALSE);
@@ -743,6 +770,7 @@ WHERE NOT COALESCE((active_days >= 0 AND active_days <= 30), FALSE);
 -- severity: warn
 -- rule: runs_cover_jobs: job_runs >= jobs_run (on_violation warn)
 -- expectation: runs_cover_jobs
+-- where: NOT COALESCE((job_runs >= jobs_run), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`user_cost_30d`
 WHERE NOT COALESCE((job_runs >= jobs_run), FALSE);

@@ -51,6 +51,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in databricks_request_id, account_id, workspace_id, served_entity_id, status_code, request_time, request_date, _account_identifier, _workspace_identifier
+-- where: `databricks_request_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `served_entity_id` IS NULL OR `status_code` IS NULL OR `request_time` IS NULL OR `request_date` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`databricks_request_id` IS NULL, 'databricks_request_id', NULL),
@@ -81,6 +82,7 @@ WHERE `databricks_request_id` IS NULL
 -- severity: error
 -- rule: request_id_present: databricks_request_id IS NOT NULL AND served_entity_id IS NOT NULL (on_violation drop)
 -- expectation: request_id_present
+-- where: NOT COALESCE((databricks_request_id IS NOT NULL AND served_entity_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`endpoint_usage_bronze`
 WHERE NOT COALESCE((databricks_request_id IS NOT NULL AND served_entity_id IS NOT NULL), FALSE);
@@ -91,6 +93,7 @@ WHERE NOT COALESCE((databricks_request_id IS NOT NULL AND served_entity_id IS NO
 -- severity: warn
 -- rule: non_negative_tokens: COALESCE(input_token_count, 0) >= 0 AND COALESCE(output_token_count, 0) >= 0 (on_violation warn)
 -- expectation: non_negative_tokens
+-- where: NOT COALESCE((COALESCE(input_token_count, 0) >= 0 AND COALESCE(output_token_count, 0) >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`endpoint_usage_bronze`
 WHERE NOT COALESCE((COALESCE(input_token_count, 0) >= 0 AND COALESCE(output_token_count, 0) >= 0), FALSE);
@@ -135,6 +138,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in usage_date, workspace_id, sku_name, total_usage_quantity, total_dbus, billing_records, _account_identifier, _workspace_identifier
+-- where: `usage_date` IS NULL OR `workspace_id` IS NULL OR `sku_name` IS NULL OR `total_usage_quantity` IS NULL OR `total_dbus` IS NULL OR `billing_records` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
@@ -163,6 +167,7 @@ WHERE `usage_date` IS NULL
 -- severity: warn
 -- rule: priced: total_cost_usd IS NOT NULL (on_violation warn)
 -- expectation: priced
+-- where: NOT COALESCE((total_cost_usd IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`foundation_model_costs`
 WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
@@ -219,6 +224,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in served_entity_id, account_id, workspace_id, endpoint_id, change_time, _account_identifier, _workspace_identifier
+-- where: `served_entity_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `endpoint_id` IS NULL OR `change_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`served_entity_id` IS NULL, 'served_entity_id', NULL),
@@ -245,6 +251,7 @@ WHERE `served_entity_id` IS NULL
 -- severity: error
 -- rule: served_entity_id_present: served_entity_id IS NOT NULL AND endpoint_id IS NOT NULL (on_violation drop)
 -- expectation: served_entity_id_present
+-- where: NOT COALESCE((served_entity_id IS NOT NULL AND endpoint_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`served_entities_bronze`
 WHERE NOT COALESCE((served_entity_id IS NOT NULL AND endpoint_id IS NOT NULL), FALSE);
@@ -255,6 +262,7 @@ WHERE NOT COALESCE((served_entity_id IS NOT NULL AND endpoint_id IS NOT NULL), F
 -- severity: warn
 -- rule: known_entity_type: entity_type IN ('CUSTOM_MODEL', 'FOUNDATION_MODEL', 'EXTERNAL_MODEL', 'FEATURE_SPEC') (on_violation warn)
 -- expectation: known_entity_type
+-- where: NOT COALESCE((entity_type IN ('CUSTOM_MODEL', 'FOUNDATION_MODEL', 'EXTERNAL_MODEL', 'FEATURE_SPEC')), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`served_entities_bronze`
 WHERE NOT COALESCE((entity_type IN ('CUSTOM_MODEL', 'FOUNDATION_MODEL', 'EXTERNAL_MODEL', 'FEATURE_SPEC')), FALSE);
@@ -304,6 +312,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, endpoint_id, served_entity_id, change_time, is_deleted, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `endpoint_id` IS NULL OR `served_entity_id` IS NULL OR `change_time` IS NULL OR `is_deleted` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -330,6 +339,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: deleted_has_time: NOT is_deleted OR delete_time IS NOT NULL (on_violation fail)
 -- expectation: deleted_has_time
+-- where: NOT COALESCE((NOT is_deleted OR delete_time IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`endpoint_inventory`
 WHERE NOT COALESCE((NOT is_deleted OR delete_time IS NOT NULL), FALSE);
@@ -380,6 +390,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in usage_date, workspace_id, served_entity_id, request_count, success_count, error_count, rate_limited_count, total_input_tokens, total_output_tokens, total_tokens, distinct_requesters, first_request, last_request, _account_identifier, _workspace_identifier
+-- where: `usage_date` IS NULL OR `workspace_id` IS NULL OR `served_entity_id` IS NULL OR `request_count` IS NULL OR `success_count` IS NULL OR `error_count` IS NULL OR `rate_limited_count` IS NULL OR `total_input_tokens` IS NULL OR `total_output_tokens` IS NULL OR `total_tokens` IS NULL OR `distinct_requesters` IS NULL OR `first_request` IS NULL OR `last_request` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
@@ -422,6 +433,7 @@ WHERE `usage_date` IS NULL
 -- severity: error
 -- rule: errors_within_requests: error_count <= request_count AND rate_limited_count <= error_count (on_violation fail)
 -- expectation: errors_within_requests
+-- where: NOT COALESCE((error_count <= request_count AND rate_limited_count <= error_count), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`endpoint_usage_summary`
 WHERE NOT COALESCE((error_count <= request_count AND rate_limited_count <= error_count), FALSE);
@@ -432,6 +444,7 @@ WHERE NOT COALESCE((error_count <= request_count AND rate_limited_count <= error
 -- severity: warn
 -- rule: entity_known: endpoint_id IS NOT NULL (on_violation warn)
 -- expectation: entity_known
+-- where: NOT COALESCE((endpoint_id IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`endpoint_usage_summary`
 WHERE NOT COALESCE((endpoint_id IS NOT NULL), FALSE);
@@ -478,6 +491,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in usage_date, workspace_id, endpoint_id, served_entity_id, request_count, success_count, error_count, rate_limited_count, total_input_tokens, total_output_tokens, total_tokens, distinct_requesters, _account_identifier, _workspace_identifier
+-- where: `usage_date` IS NULL OR `workspace_id` IS NULL OR `endpoint_id` IS NULL OR `served_entity_id` IS NULL OR `request_count` IS NULL OR `success_count` IS NULL OR `error_count` IS NULL OR `rate_limited_count` IS NULL OR `total_input_tokens` IS NULL OR `total_output_tokens` IS NULL OR `total_tokens` IS NULL OR `distinct_requesters` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
@@ -518,6 +532,7 @@ WHERE `usage_date` IS NULL
 -- severity: warn
 -- rule: provider_known: provider IS NOT NULL (on_violation warn)
 -- expectation: provider_known
+-- where: NOT COALESCE((provider IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`external_model_usage`
 WHERE NOT COALESCE((provider IS NOT NULL), FALSE);
@@ -564,6 +579,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in usage_date, workspace_id, endpoint_id, served_entity_id, request_count, success_count, error_count, total_input_tokens, total_output_tokens, total_tokens, distinct_requesters, _account_identifier, _workspace_identifier
+-- where: `usage_date` IS NULL OR `workspace_id` IS NULL OR `endpoint_id` IS NULL OR `served_entity_id` IS NULL OR `request_count` IS NULL OR `success_count` IS NULL OR `error_count` IS NULL OR `total_input_tokens` IS NULL OR `total_output_tokens` IS NULL OR `total_tokens` IS NULL OR `distinct_requesters` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
@@ -602,6 +618,7 @@ WHERE `usage_date` IS NULL
 -- severity: error
 -- rule: tokens_add_up: total_tokens = total_input_tokens + total_output_tokens (on_violation fail)
 -- expectation: tokens_add_up
+-- where: NOT COALESCE((total_tokens = total_input_tokens + total_output_tokens), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`foundation_model_usage`
 WHERE NOT COALESCE((total_tokens = total_input_tokens + total_output_tokens), FALSE);
@@ -650,6 +667,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in usage_date, workspace_id, sku_name, total_usage_quantity, total_dbus, billing_records, endpoint_active, _account_identifier, _workspace_identifier
+-- where: `usage_date` IS NULL OR `workspace_id` IS NULL OR `sku_name` IS NULL OR `total_usage_quantity` IS NULL OR `total_dbus` IS NULL OR `billing_records` IS NULL OR `endpoint_active` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
@@ -680,6 +698,7 @@ WHERE `usage_date` IS NULL
 -- severity: warn
 -- rule: priced: total_cost_usd IS NOT NULL (on_violation warn)
 -- expectation: priced
+-- where: NOT COALESCE((total_cost_usd IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`model_serving_costs`
 WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
@@ -690,6 +709,7 @@ WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`model_serving_costs`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -746,6 +766,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in served_entity_id, account_id, workspace_id, endpoint_id, change_time, _account_identifier, _workspace_identifier
+-- where: `served_entity_id` IS NULL OR `account_id` IS NULL OR `workspace_id` IS NULL OR `endpoint_id` IS NULL OR `change_time` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`served_entity_id` IS NULL, 'served_entity_id', NULL),

@@ -44,6 +44,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in usage_date, workspace_id, sku_name, total_dbus, billing_records, _account_identifier, _workspace_identifier
+-- where: `usage_date` IS NULL OR `workspace_id` IS NULL OR `sku_name` IS NULL OR `total_dbus` IS NULL OR `billing_records` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`usage_date` IS NULL, 'usage_date', NULL),
@@ -70,6 +71,7 @@ WHERE `usage_date` IS NULL
 -- severity: warn
 -- rule: priced: total_cost_usd IS NOT NULL (on_violation warn)
 -- expectation: priced
+-- where: NOT COALESCE((total_cost_usd IS NOT NULL), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`vector_search_costs`
 WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
@@ -80,6 +82,7 @@ WHERE NOT COALESCE((total_cost_usd IS NOT NULL), FALSE);
 -- severity: warn
 -- rule: non_negative_cost: total_cost_usd IS NULL OR total_cost_usd >= 0 (on_violation warn)
 -- expectation: non_negative_cost
+-- where: NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`vector_search_costs`
 WHERE NOT COALESCE((total_cost_usd IS NULL OR total_cost_usd >= 0), FALSE);
@@ -122,6 +125,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, total_dbus, active_days, first_usage_date, last_usage_date, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `total_dbus` IS NULL OR `active_days` IS NULL OR `first_usage_date` IS NULL OR `last_usage_date` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),
@@ -148,6 +152,7 @@ WHERE `workspace_id` IS NULL
 -- severity: error
 -- rule: dates_ordered: first_usage_date <= last_usage_date (on_violation fail)
 -- expectation: dates_ordered
+-- where: NOT COALESCE((first_usage_date <= last_usage_date), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`vector_search_endpoint_summary`
 WHERE NOT COALESCE((first_usage_date <= last_usage_date), FALSE);
@@ -158,6 +163,7 @@ WHERE NOT COALESCE((first_usage_date <= last_usage_date), FALSE);
 -- severity: error
 -- rule: active_days_within_span: active_days <= datediff(last_usage_date, first_usage_date) + 1 (on_violation fail)
 -- expectation: active_days_within_span
+-- where: NOT COALESCE((active_days <= datediff(last_usage_date, first_usage_date) + 1), FALSE)
 SELECT *
 FROM `${catalog}`.`${schema}`.`vector_search_endpoint_summary`
 WHERE NOT COALESCE((active_days <= datediff(last_usage_date, first_usage_date) + 1), FALSE);
@@ -196,6 +202,7 @@ HAVING COUNT(*) > 1;
 -- kind: not_null
 -- severity: error
 -- rule: no NULL in workspace_id, usage_date, total_dbus, distinct_endpoints, endpoint_names, _account_identifier, _workspace_identifier
+-- where: `workspace_id` IS NULL OR `usage_date` IS NULL OR `total_dbus` IS NULL OR `distinct_endpoints` IS NULL OR `endpoint_names` IS NULL OR `_account_identifier` IS NULL OR `_workspace_identifier` IS NULL
 SELECT
   concat_ws(', ',
     IF(`workspace_id` IS NULL, 'workspace_id', NULL),

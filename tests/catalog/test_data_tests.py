@@ -3,7 +3,7 @@ pytest test per data test, e.g. `billing::cost_by_sku::unique_grain`.
 
 The same files and runner run on Databricks in `tablesmith_data_tests_job`. Locally the run's
 `_quality_metrics` are known, so each warn rule's count must also equal the one recorded there.
-The outcomes are computed once for the module (`run_many`: one counting query per domain, each
+The outcomes are computed once for the module (`run_many`: one counting query per table, each
 failing test run alone for its sample), then each test asserts its own.
 """
 

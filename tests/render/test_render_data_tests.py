@@ -92,6 +92,30 @@ def test_every_query_parses_as_databricks_sql(tests):
         assert "${" not in test.query("main", "monitoring")
 
 
+def test_a_where_line_is_exactly_the_filter_of_its_query(tests):
+    """The runner counts a test with a `-- where:` line as COUNT_IF(<where>) over the table: that is the
+    query's row count only if the query is `SELECT ... FROM <its table> WHERE <that predicate>`."""
+    every = list(tests.values()) + repository_tests()
+    with_where = [t for t in every if t.where]
+    assert {t.kind for t in with_where} == {"not_null", "expectation", "accepted_values"}
+    assert all(t.where for t in every if t.kind in ("not_null", "expectation", "accepted_values")), \
+        "every plain filter of the catalog fits one line"
+    for test in with_where:
+        query = sqlglot.parse_one(test.query("main", "monitoring"), read="databricks")
+        assert not any(query.args.get(k) for k in ("joins", "group", "having", "limit", "distinct", "qualify")), test.id
+        table = (query.args.get("from_") or query.args["from"]).this  # sqlglot renamed the key
+        assert isinstance(table, sqlglot.exp.Table), test.id
+        assert (table.catalog, table.db, table.name) == ("main", "monitoring", test.table), test.id
+        predicate = sqlglot.parse_one(test.where, read="databricks")
+        assert query.args["where"].this == predicate, test.id
+
+
+def test_a_predicate_that_does_not_fit_one_comment_line_gets_no_where_line():
+    multi_line = Expectation("spans_lines", "cost >= 0\n  AND cost < 1e9", OnViolation.WARN)
+    assert render._where("NOT " + f"COALESCE(({multi_line.expr}), FALSE)") == ()
+    assert render._where("NOT COALESCE((cost >= 0), FALSE)") == (("where", "NOT COALESCE((cost >= 0), FALSE)"),)
+
+
 def test_placeholders_are_replaced_inside_backticks():
     test = next(t for t in repository_tests() if t.kind == "unique_grain")
     query = test.query("my`cat", "dev_schema")

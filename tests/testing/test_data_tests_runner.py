@@ -174,12 +174,14 @@ def test_a_missing_table_is_its_own_outcome(spark, tests, database):
 
 
 def test_run_many_gives_exactly_the_outcomes_of_run_test(spark, tests, database):
-    """Batched counting (one query per domain) must not change a single outcome: a clean table, a
+    """Batched counting (one query per table, tables in parallel) must not change a single outcome: a clean table, a
     table with planted faults and warn counts checked against metrics, and a missing table together."""
     write(spark, database, "daily_cost", [cost("ws1", "1.5"), cost("ws1", "2.5"), cost(None, "3")], DAILY_COST)
     write(spark, database, "usage_bronze", [(f"r{i}", "ws1", DAY, Decimal(1), None, "acct", "ws") for i in range(3)], USAGE_BRONZE)
     chosen = table_tests(tests, "daily_cost") + table_tests(tests, "usage_bronze") + table_tests(tests, "node_types")
     metrics = {("usage_bronze", "known_unit"): 2}
+    # Both counting paths: COUNT_IF of a `where` line, and the COUNT(*) subquery of a grain test.
+    assert any(t.where for t in chosen) and any(t.kind == "unique_grain" and not t.where for t in chosen)
     one_by_one = [data_tests.run_test(spark, t, LOCAL_CATALOG, database, quality_metrics=metrics) for t in chosen]
     batched = data_tests.run_many(spark, chosen, LOCAL_CATALOG, database, quality_metrics=metrics)
     assert batched == one_by_one
