@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ def running(layout: LocalLayout) -> ServerInfo | None:
 
 _SESSIONS: dict[Path, tuple[str, Any]] = {}  # root -> (server instance, Spark Connect session)
 _CLIENT_LOCKS: dict[Path, int] = {}  # root -> fd holding the shared clients lock for this process
+_CHANNEL_LOCK = threading.Lock()
 
 
 def _hold_client_lock(layout: LocalLayout) -> None:
@@ -159,11 +161,12 @@ def session(layout: LocalLayout, echo: Callable[[str], None] = print) -> Any:
     cached = _SESSIONS.get(root)
     if cached and cached[0] == info.instance:
         return cached[1]
-    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # pyspark.sql.functions dispatches on this
-    os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = info.token  # read by the client's channel builder
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
-    spark = ConnectSession.builder.remote(info.url).create()
+    with _CHANNEL_LOCK:  # the token travels in the environment: one channel built at a time
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # pyspark.sql.functions dispatches on this
+        os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = info.token  # read when the channel is built
+        spark = ConnectSession.builder.remote(info.url).create()
     _SESSIONS[root] = (info.instance, spark)
     return spark
 

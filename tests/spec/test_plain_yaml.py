@@ -35,6 +35,14 @@ _SafeWithoutTimestamps.yaml_implicit_resolvers = {
 }
 
 
+def _mapping_with_text_keys(loader, node):
+    # Keys become text as each is read: in a Python dict `no` (False) and `0.` (0.0) are one key.
+    return {str(k): v for k, v in loader.construct_pairs(node, deep=True)}
+
+
+_SafeWithoutTimestamps.add_constructor("tag:yaml.org,2002:map", _mapping_with_text_keys)
+
+
 def _keys_as_text(value):
     if isinstance(value, dict):
         return {str(k): _keys_as_text(v) for k, v in value.items()}
