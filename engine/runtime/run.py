@@ -117,10 +117,10 @@ def run_local(
             prepare_started = time.perf_counter()
             rebuild = [t.name for t in active if plan.refreshes(t.name) and t.dataset_kind in STORED_BATCH]
             spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
-            # Dropped, not truncated: partitioned views (see engine.runtime.guard) and changed specs
-            # (the engine refuses to change an existing table's partitioning).
-            whole = [t.name for t in active if t.partition_by or plan.reasons.get(t.name) == "spec changed"]
-            guard.prepare(spark, layout, schema, rebuild, whole, plan.reset)
+            # Dropped: changed specs (the engine refuses to change an existing table's partitioning);
+            # emptied: partitioned views (TRUNCATE leaves unlisted partitions; engine.runtime.guard).
+            changed = [t.name for t in active if plan.reasons.get(t.name) == "spec changed"]
+            guard.prepare(spark, layout, schema, rebuild, changed, plan.reset, [t.name for t in active if t.partition_by])
             prepare_seconds = time.perf_counter() - prepare_started
             note(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
                  f"{' (full refresh)' if full_refresh else ''}")
