@@ -11,8 +11,11 @@
   `TRUNCATE TABLE` then an append. On a partitioned Parquet table, TRUNCATE deletes only the
   partitions the metastore lists, so files a killed run had committed to a partition it had not yet
   registered survive and are read again with the re-run's rows (the duplicated newest day). The
-  run therefore drops every materialized view it refreshes (the table and its whole folder, as newer
-  Spark releases do) and the engine creates it afresh. Resetting a streaming table (full refresh,
+  run therefore deletes the whole folder of every partitioned materialized view it refreshes before
+  the engine's TRUNCATE (which recreates the listed partitions empty) and append; the table stays
+  registered, since dropping it costs the metastore a delete per partition and the engine a create
+  and an add per partition again. A view whose spec changed is dropped (the engine refuses to change
+  an existing table's partitioning) and created afresh. Resetting a streaming table (full refresh,
   changed spec) drops it and deletes its checkpoints: the engine's own full refresh TRUNCATEs, which
   on a partitioned streaming table deletes nothing and leaves the file sink's log
   (`_spark_metadata`) claiming the new batches are already written.
@@ -123,19 +126,22 @@ def stop_orphaned_flows(layout: LocalLayout, pending: "Pending | None", echo: Ca
 
 
 def prepare(spark: Any, layout: LocalLayout, schema: str, rebuild: Iterable[str], drop: Iterable[str],
-            reset: Iterable[str]) -> None:
+            reset: Iterable[str], partitioned: Iterable[str] = ()) -> None:
     """Make the refresh replace whole: drop the materialized views it rebuilds that are in `drop`
-    (partitioned ones) and the streaming tables it resets (with their checkpoints); the engine
-    creates each one afresh. An unpartitioned table needs nothing: TRUNCATE deletes its whole
-    folder. A folder with no table (left by a killed run before it registered the table) is removed:
-    the engine would refuse the location."""
+    (changed specs) and the streaming tables it resets (with their checkpoints), which the engine
+    creates afresh; delete the folder of the `partitioned` views it rebuilds (the engine's TRUNCATE
+    deletes only the partitions the metastore lists). An unpartitioned table needs nothing: TRUNCATE
+    deletes its whole folder. A folder with no table (left by a killed run before it registered the
+    table) is removed: the engine would refuse the location."""
     registered = {row.tableName.lower() for row in spark.sql(f"SHOW TABLES IN {quote(schema)}").collect()}
-    dropped = (set(drop) & set(rebuild)) | set(reset)
+    rebuild = set(rebuild)
+    dropped = (set(drop) & rebuild) | set(reset)
+    emptied = set(partitioned) & rebuild
     for name in sorted(dropped & registered):
         spark.sql(f"DROP TABLE IF EXISTS {quote(schema)}.{quote(name)}")
-    for name in sorted(set(rebuild) | dropped):
+    for name in sorted(rebuild | dropped):
         folder = layout.table_dir(schema, name)
-        if (name.lower() not in registered or name in dropped) and folder.exists():
+        if (name.lower() not in registered or name in dropped or name in emptied) and folder.exists():
             shutil.rmtree(folder)
     for name in sorted(set(reset)):
         shutil.rmtree(layout.checkpoints(schema, name), ignore_errors=True)

@@ -107,41 +107,45 @@ def run_local(
         guard.stop_orphaned_flows(layout, pending, note)
         spark = server.session(layout, note)
         info = server.running(layout)
-        journal = guard.Pending(run_id, os.getpid(), info.pid if info else 0, plan.tables, plan.reset)
+        if info is None:
+            raise UserError(f"the local Spark server stopped as soon as it started: see its log {server.log_file(layout)}")
+        journal = guard.Pending(run_id, os.getpid(), info.pid, plan.tables, plan.reset)
         journal.save(pending_file)
         session_seconds = time.perf_counter() - session_started
 
-        prepare_started = time.perf_counter()
-        rebuild = [t.name for t in active if plan.refreshes(t.name) and t.dataset_kind in STORED_BATCH]
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
-        # Dropped, not truncated: partitioned views (see engine.runtime.guard) and changed specs
-        # (the engine refuses to change an existing table's partitioning).
-        whole = [t.name for t in active if t.partition_by or plan.reasons.get(t.name) == "spec changed"]
-        guard.prepare(spark, layout, schema, rebuild, whole, plan.reset)
-        prepare_seconds = time.perf_counter() - prepare_started
-        note(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
-             f"{' (full refresh)' if full_refresh else ''}")
-        result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, observer=observer,
-                              on_start=lambda: dataclasses.replace(journal, flows_started=True).save(pending_file))
-        result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
-        result.unchanged = len(active) - len(result.tables)
-        if result.failed:
-            journal.save(pending_file)  # ended: its flows no longer run
-            if result.failed_expectation:
-                raise CheckFailed(f"expectation failed: {result.failed_expectation}")
-            raise CheckFailed(f"pipeline run failed: {result.error}")
+        with server.ServerWatch(layout, info, spark) as watch:  # the run fails when its server dies
+            prepare_started = time.perf_counter()
+            rebuild = [t.name for t in active if plan.refreshes(t.name) and t.dataset_kind in STORED_BATCH]
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
+            # Dropped: changed specs (the engine refuses to change an existing table's partitioning);
+            # emptied: partitioned views (TRUNCATE leaves unlisted partitions; engine.runtime.guard).
+            changed = [t.name for t in active if plan.reasons.get(t.name) == "spec changed"]
+            guard.prepare(spark, layout, schema, rebuild, changed, plan.reset, [t.name for t in active if t.partition_by])
+            prepare_seconds = time.perf_counter() - prepare_started
+            note(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
+                 f"{' (full refresh)' if full_refresh else ''}")
+            result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, observer=observer,
+                                  on_start=lambda: dataclasses.replace(journal, flows_started=True).save(pending_file))
+            result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
+            result.unchanged = len(active) - len(result.tables)
+            if result.failed:
+                journal.save(pending_file)  # ended: its flows no longer run
+                watch.check()  # the failure may be the server's death
+                if result.failed_expectation:
+                    raise CheckFailed(f"expectation failed: {result.failed_expectation}")
+                raise CheckFailed(f"pipeline run failed: {result.error}")
 
-        checks_started = time.perf_counter()
-        counts = observed.collect(spark, server.observations_dir(layout), run_id)
-        refreshed = set(result.tables) if plan.tables is None else set(plan.tables) & set(result.tables)
-        result.refreshed = tuple(sorted(refreshed))
-        metrics = quality.from_observations(project, refreshed, counts or {})
-        if counts is None:
-            note("warning: the run's row and expectation counts did not arrive; none recorded")
-        else:
-            quality.record(spark, schema, run_id, metrics)
-        apply_observations(result, counts, metrics if counts is not None else {})
-        result.check_seconds = time.perf_counter() - checks_started
+            checks_started = time.perf_counter()
+            counts = observed.collect(spark, server.observations_dir(layout), run_id)
+            refreshed = set(result.tables) if plan.tables is None else set(plan.tables) & set(result.tables)
+            result.refreshed = tuple(sorted(refreshed))
+            metrics = quality.from_observations(project, refreshed, counts or {})
+            if counts is None:
+                note("warning: the run's row and expectation counts did not arrive; none recorded")
+            else:
+                quality.record(spark, schema, run_id, metrics)
+            apply_observations(result, counts, metrics if counts is not None else {})
+            result.check_seconds = time.perf_counter() - checks_started
         if not select:
             built_daily = plan.tables is None or any(project.table(n).schedule is Schedule.DAILY for n in plan.tables)
             RunState(current.sources, current.specs, today if built_daily else (previous.daily_built_on if previous else ""),

@@ -5,7 +5,9 @@ detached process (`python -m engine.runtime.server serve <root>`) hosting the JV
 folder's Hive/Derby catalog, listening on a free loopback port with a random token, recorded in
 `<root>/server/server.json` (mode 0600). Later commands reuse it, so a re-run skips the JVM start.
 It stops on `tablesmith stop` (`stop(layout)`), or by itself once no command has used it for
-TABLESMITH_IDLE_MINUTES (default 30), or when its folder disappears.
+TABLESMITH_IDLE_MINUTES (default 30), or when its folder disappears, or when its JVM ends (a JVM can
+die alone: code cache or memory exhausted). A run watches the server and its JVM (`ServerWatch`) and
+fails within a second of their death, naming the server's log, instead of retrying a dead address.
 
 Derby lets one process open the metastore, and the server holds it for its lifetime: everything
 that reads the warehouse goes through the server (`session(layout)`, which `local_session` in
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.atomic import write_text
+from engine.errors import UserError
 from engine.runtime.layout import LocalLayout, write_spark_conf
 
 DEFAULT_IDLE_MINUTES = 30.0
@@ -47,6 +50,7 @@ class ServerInfo:
     token: str
     fingerprint: str
     instance: str
+    jvm_pid: int = 0  # the JVM the server process hosts (its child): it can die alone (CodeCache, memory)
 
     @property
     def url(self) -> str:
@@ -57,7 +61,8 @@ def _info_file(layout: LocalLayout) -> Path:
     return layout.server_dir / "server.json"
 
 
-def _log_file(layout: LocalLayout) -> Path:
+def log_file(layout: LocalLayout) -> Path:
+    """The server's output: its JVM's errors land here too."""
     return layout.server_dir / "server.log"
 
 
@@ -91,6 +96,25 @@ def _alive(pid: int) -> bool:
         return True  # no /proc (macOS): trust the pid
 
 
+def _jvm_alive(pid: int) -> bool:
+    """The JVM runs (a dead one stays a zombie until its parent, the server process, reaps it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return not Path("/proc").is_dir()  # no /proc (macOS): trust the pid
+
+
+def serving(info: ServerInfo) -> bool:
+    """The server process and its JVM both run."""
+    return _alive(info.pid) and (not info.jvm_pid or _jvm_alive(info.jvm_pid))
+
+
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2):
@@ -103,7 +127,8 @@ def running(layout: LocalLayout) -> ServerInfo | None:
     """The folder's server, if one is up."""
     try:
         data = json.loads(_info_file(layout).read_text())
-        info = ServerInfo(int(data["pid"]), int(data["port"]), str(data["token"]), str(data["fingerprint"]), str(data["instance"]))
+        info = ServerInfo(int(data["pid"]), int(data["port"]), str(data["token"]), str(data["fingerprint"]), str(data["instance"]),
+                          int(data.get("jvm_pid", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return info if _alive(info.pid) else None
@@ -171,6 +196,65 @@ def session(layout: LocalLayout, echo: Callable[[str], None] = print) -> Any:
     return spark
 
 
+class ServerWatch:
+    """Fails a command whose server dies under it (a JVM can die alone: code cache, memory, kill -9).
+
+    A thread checks every `every` seconds that the server process and its JVM still run. When either
+    is gone it closes the command's channel to the server, so a call waiting on it (the client would
+    otherwise retry a dead address for minutes) fails at once, and the command raises `died()`."""
+
+    def __init__(self, layout: LocalLayout, info: ServerInfo, spark: Any, every: float = 0.5):
+        self.layout, self.info, self.spark, self.every = layout, info, spark, every
+        try:
+            self.log_start = log_file(layout).stat().st_size  # what the server prints from now on is this run's
+        except OSError:
+            self.log_start = 0
+        self.dead = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="tablesmith-server-watch", daemon=True)
+
+    def __enter__(self) -> "ServerWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: Any, error: Any, _: Any) -> None:
+        self._done.set()
+        self._thread.join()
+        if error is not None and not isinstance(error, UserError) and (self.dead.is_set() or not serving(self.info)):
+            raise self.died() from error
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.every):
+            if not serving(self.info):
+                self.dead.set()
+                _SESSIONS.pop(self.layout.root.resolve(), None)
+                try:
+                    self.spark.client._channel.close()  # no RPC: its calls fail now instead of retrying
+                except Exception:  # noqa: BLE001 - a channel half gone is as good as closed
+                    pass
+                return
+
+    def check(self) -> None:
+        """Raise `died()` if the server died (a failure seen by the command may be that death)."""
+        if self.dead.is_set() or not serving(self.info):
+            self.dead.set()
+            raise self.died()
+
+    def died(self) -> UserError:
+        log = log_file(self.layout)
+        try:
+            with open(log, "rb") as output:
+                output.seek(self.log_start)
+                printed = [line for line in output.read().decode(errors="replace").splitlines() if line.strip()][-12:]
+        except OSError:
+            printed = []
+        gone = (f"its JVM (pid {self.info.jvm_pid}) ended" if self.info.jvm_pid and not _jvm_alive(self.info.jvm_pid)
+                else f"its process (pid {self.info.pid}) ended")
+        return UserError(f"the local Spark server died during the run: {gone}; see its log {log}"
+                         + (", which ends with:\n" + "\n".join(printed) if printed else "")
+                         + "\nthe next `tablesmith run` starts a new server and redoes what this run was changing")
+
+
 class _start_lock:
     """Serialises starting and stopping a folder's server between processes."""
 
@@ -189,19 +273,15 @@ class _start_lock:
 def _require_java() -> None:
     import shutil
 
-    from engine.errors import UserError
-
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
         raise UserError("Spark needs Java 17: install it (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME")
 
 
 def _start(layout: LocalLayout, wanted: str, echo: Callable[[str], None]) -> ServerInfo:
-    from engine.errors import UserError
-
     instance = secrets.token_hex(8)
     _info_file(layout).unlink(missing_ok=True)
     echo(f"starting the local Spark server for {layout.root} (kept warm; `tablesmith stop` ends it)")
-    log = open(_log_file(layout), "ab")
+    log = open(log_file(layout), "ab")
     env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
     env.pop("SPARK_CONNECT_MODE_ENABLED", None)  # the server is a classic driver
     env.pop("SPARK_REMOTE", None)
@@ -222,8 +302,8 @@ def _start(layout: LocalLayout, wanted: str, echo: Callable[[str], None]) -> Ser
         time.sleep(0.2)
     if process.poll() is None:
         process.kill()
-    tail = _log_file(layout).read_text(errors="replace").splitlines()[-15:]
-    raise UserError(f"the local Spark server did not start (log {_log_file(layout)}):\n" + "\n".join(tail))
+    tail = log_file(layout).read_text(errors="replace").splitlines()[-15:]
+    raise UserError(f"the local Spark server did not start (log {log_file(layout)}):\n" + "\n".join(tail))
 
 
 def stop(layout: LocalLayout) -> int | None:
@@ -295,14 +375,16 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
     context = SparkContext(conf=conf)
     SparkSession(context)
     observed.install(context, observations_dir(layout))
-    info = {"pid": os.getpid(), "port": port, "token": token, "fingerprint": wanted, "instance": instance,
-            "started": time.time()}
+    jvm = context._gateway.proc  # pyspark's launcher: spark-submit execs the JVM in this process
+    info = {"pid": os.getpid(), "jvm_pid": jvm.pid, "port": port, "token": token, "fingerprint": wanted,
+            "instance": instance, "started": time.time()}
     path = _info_file(layout)
     write_text(path, json.dumps(info), mode=0o600)  # holds the token
     print(f"tablesmith: Spark server {instance} listening on 127.0.0.1:{port}", flush=True)
 
     clients = os.open(layout.server_dir / "clients.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    reason = watch(root, clients, idle_seconds, lambda: bool(context.statusTracker().getActiveJobsIds()), stopping)
+    reason = watch(root, clients, idle_seconds, lambda: bool(context.statusTracker().getActiveJobsIds()), stopping,
+                   engine=lambda: "" if jvm.poll() is None else f"its JVM ended (exit code {jvm.returncode})")
     print(f"tablesmith: Spark server {instance} stopping ({reason})", flush=True)
     try:
         current = json.loads(path.read_text())
@@ -310,19 +392,25 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
             path.unlink()
     except (OSError, ValueError):
         pass
-    context.stop()
+    if jvm.poll() is None:
+        context.stop()
     os.close(clients)
-    return 0
+    return 0 if jvm.returncode in (None, 0) else 1
 
 
-def watch(root: Path, clients: int, idle_seconds: float, busy: Callable[[], bool], stopping: list[str]) -> str:
+def watch(root: Path, clients: int, idle_seconds: float, busy: Callable[[], bool], stopping: list[str],
+          engine: Callable[[], str] = lambda: "") -> str:
     """Wait until the server should stop; returns why. Stopping for idleness keeps the clients lock
-    (fd `clients`) exclusively, so a command arriving meanwhile waits and then starts a new server."""
+    (fd `clients`) exclusively, so a command arriving meanwhile waits and then starts a new server.
+    `engine`: why the JVM is gone, "" while it runs."""
     last_busy = time.monotonic()
     while not stopping:
         time.sleep(CHECK_EVERY)
         if not root.is_dir():
             return "its folder is gone"
+        ended = engine()
+        if ended:
+            return ended
         try:
             fcntl.flock(clients, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -7,7 +7,9 @@ One output folder with its own warm server, driven through the CLI in subprocess
 2. day 2: the states that kills at worse moments leave are planted - files committed to a
    partition the metastore never registered (the 254 duplicated rows of the newest day), and the
    files of a streaming batch never logged - and the next run must ignore or remove them;
-3. the warm server is then reused by the next command and stopped by `tablesmith stop`.
+3. the server's JVM dies alone mid-run (as when its code cache filled): the run fails at once
+   naming the server's log, and the next run starts a new server and repairs;
+4. the warm server is then reused by the next command and stopped by `tablesmith stop`.
 After each repair every table's full sorted contents equal a clean run's on the same input (run on
 the session's server under another schema). A run killed while its flows ran on a server that
 survives is covered in test_guard.py (its server is restarted). Small on purpose: the tiny runtime
@@ -184,6 +186,41 @@ def test_crash_leftovers_are_ignored_or_removed_by_the_next_run(crash, local_spa
     out = _run(crash)
     assert "refreshing 3 of 9 tables" in out  # usage_raw, daily_cost, cost_by_job_name
     _assert_equal_to_clean_run(crash, local_spark, _clean_run(crash, local_spark, "crash_day2"))
+
+
+def _jvm_of(server_pid: int) -> int:
+    """The server's JVM, found in /proc (its child running java), not from the server's own record."""
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == server_pid and b"java" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                return int(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    pytest.fail(f"no JVM under the server process {server_pid}")
+
+
+def test_a_server_dying_mid_run_fails_the_run_at_once_then_the_next_run_repairs(crash, local_spark):
+    dead_server = _server_pid(crash)
+    jvm = _jvm_of(dead_server)
+    process, log = _start_run(crash, "--select", "prices")
+    deadline = time.monotonic() + KILL_TIMEOUT
+    while not _writing(crash, "daily_cost")():
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"daily_cost was not being written:\n{log.read_text()[-3000:]}")
+        time.sleep(0.005)
+    os.kill(jvm, signal.SIGKILL)
+    killed = time.monotonic()
+    assert process.wait(timeout=120) == 2, log.read_text()[-3000:]  # a UserError: the client does not hang
+    assert time.monotonic() - killed < 10
+    out = log.read_text()
+    assert f"the local Spark server died during the run: its JVM (pid {jvm}) ended" in out
+    assert str(crash["output"] / "server" / "server.log") in out
+
+    out = _run(crash)
+    assert "the last run did not finish" in out and "starting the local Spark server" in out
+    assert not server._alive(dead_server)  # the server process left once its JVM was gone
+    _assert_equal_to_clean_run(crash, local_spark, "crash_day2")
 
 
 def test_the_warm_server_is_reused_then_stopped(crash, local_spark):

@@ -30,10 +30,11 @@ def _lock(path, kind):
     return fd
 
 
-def _watch_in_thread(root, idle, busy=lambda: False, stopping=None):
+def _watch_in_thread(root, idle, busy=lambda: False, stopping=None, engine=lambda: ""):
     clients = os.open(root / "clients.lock", os.O_RDWR | os.O_CREAT, 0o600)
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("reason", server.watch(root, clients, idle, busy, stopping or [])))
+    thread = threading.Thread(target=lambda: result.setdefault(
+        "reason", server.watch(root, clients, idle, busy, stopping or [], engine=engine)))
     thread.start()
     return thread, result
 
@@ -76,3 +77,16 @@ def test_it_stops_when_its_folder_is_gone_or_when_told(tmp_path):
     thread, result = _watch_in_thread(tmp_path, idle=3600, stopping=["stopped"])
     thread.join(timeout=10)
     assert result["reason"] == "stopped"
+
+
+def test_it_stops_when_its_jvm_ended_even_with_a_command_connected(tmp_path):
+    client = _lock(tmp_path / "clients.lock", fcntl.LOCK_SH)
+    ended = [""]
+    thread, result = _watch_in_thread(tmp_path, idle=3600, engine=lambda: ended[0])
+    time.sleep(0.3)
+    assert thread.is_alive()
+    ended[0] = "its JVM ended (exit code -9)"
+    thread.join(timeout=10)
+    assert result["reason"] == "its JVM ended (exit code -9)"
+    os.close(client)
+
