@@ -106,6 +106,19 @@ class LocalLayout:
             "spark.sql.session.timeZone UTC",
             "spark.sql.shuffle.partitions 2",  # one per core: local tables are small; fewer tasks and files
             "spark.driver.memory 2g",
+            # The warm server runs the same small queries run after run (docs/PERFORMANCE.md, bench_local_run):
+            # keep their compiled code (default 100 classes: a re-run compiled them all again; -15% CPU per re-run).
+            "spark.sql.codegen.cache.maxEntries 5000",
+            "spark.sql.ui.explainMode simple",  # each query's plan text for the status listener; 'formatted' cost ~5% of a re-run
+            # Without Hadoop's native library the local file system forks `chmod` for each file and folder it
+            # creates, `ls -ld` and `readlink` to read permissions and links: ~900 processes per re-run, halved by:
+            "spark.hadoop.fs.file.impl org.apache.hadoop.fs.RawLocalFileSystem",  # no .crc beside every file
+            "spark.hadoop.fs.AbstractFileSystem.file.impl org.apache.hadoop.fs.local.RawLocalFs",
+            "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs false",  # no _SUCCESS file per write
+            "spark.sql.truncateTable.ignorePermissionAcl.enabled true",  # TRUNCATE keeps no permission (ls + chmod)
+            # checkpoint files renamed with FileSystem (FileContext resolves links with `readlink`); local renames are atomic
+            "spark.sql.streaming.checkpointFileManagerClass "
+            "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
             "",
         ])
 
