@@ -16,7 +16,6 @@ import datetime as dt
 import os
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -193,41 +192,6 @@ def _graph_subset(project: Project, refresh: Sequence[str] | None) -> set[str] |
     return wanted
 
 
-class ConcurrentRegistry:
-    """A pipelines graph element registry sending the definitions of different datasets to `registry`
-    concurrently, each dataset's own in order: defining a dataset or a flow is one round trip to the
-    server (a flow's `spark.sql` one more), each answered at once, so one at a time mostly waits."""
-
-    def __init__(self, registry: Any, workers: int = 4):
-        self.registry = registry
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="tablesmith-register")
-        self._last: dict[str, Future] = {}
-
-    def register_output(self, output: Any) -> None:
-        self._after(output.name, lambda: self.registry.register_output(output))
-
-    def register_flow(self, flow: Any) -> None:
-        self._after(flow.target, lambda: self.registry.register_flow(flow))
-
-    def _after(self, dataset: str, send: Callable[[], None]) -> None:
-        previous = self._last.get(dataset)  # submitted earlier: running or done, never queued behind this
-
-        def in_order() -> None:
-            if previous is not None:
-                previous.result()
-            send()
-
-        self._last[dataset] = self._pool.submit(in_order)
-
-    def finish(self) -> None:
-        """Wait for every definition to be sent; raise the first failure."""
-        try:
-            for future in list(self._last.values()):
-                future.result()
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 def run_pipeline(
     spark: Any,
     layout: LocalLayout,
@@ -250,16 +214,13 @@ def run_pipeline(
     started = time.perf_counter()
     schema = conf["tablesmith.schema"]
     graph_id = create_dataflow_graph(spark, default_catalog=None, default_database=schema, sql_conf=GRAPH_CONF)
-    registry = ConcurrentRegistry(SparkConnectGraphElementRegistry(spark, graph_id))
+    registry = SparkConnectGraphElementRegistry(spark, graph_id)
     # What the upstream CLI does around each definitions file, without a file: the same
     # registration function the Databricks notebook calls, handed the project already loaded.
     with graph_element_registration_context(registry), \
             add_pipeline_analysis_context(spark=spark, dataflow_graph_id=graph_id, flow_name=None), \
             block_session_mutations():
-        try:
-            registration: Registration = register_pipeline(spark, conf, project=project, only=_graph_subset(project, refresh))
-        finally:
-            registry.finish()
+        registration: Registration = register_pipeline(spark, conf, project=project, only=_graph_subset(project, refresh))
 
     tables = {name: TableResult(name, project.table(name).dataset_kind.value) for name in registration.registered}
     result = RunResult(conf.get("tablesmith.run_id", ""), layout, tables, dict(registration.skipped), schema=schema)
