@@ -117,6 +117,7 @@ def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBack
         qualifier=qualifier,
         temporary_views=frozenset(t.name for t in active if t.dataset_kind is DatasetKind.TEMPORARY_VIEW),
         observe_run=(conf.get(CONF_PREFIX + "run_id") or "") if local else "",
+        sql_without_round_trip=local,
     )
     if local:
         for name in sorted({s for t in active for s in t.system_sources if t.query}):

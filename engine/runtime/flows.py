@@ -42,6 +42,7 @@ class FlowContext:
     qualifier: str  # e.g. `main`.`monitoring`: how tables outside this pipeline are named
     temporary_views: frozenset[str] = frozenset()  # never published
     observe_run: str = ""  # local run id: each stored table's flow observes its counts (engine.runtime.observed)
+    sql_without_round_trip: bool = False  # local (Spark Connect): see TableFlow._sql
 
     def table_ref(self, name: str) -> str:
         if name in self.in_pipeline or name in self.temporary_views:
@@ -80,7 +81,7 @@ class TableFlow:
 
     def unchecked(self) -> Any:
         """The table's rows before expectations."""
-        t, spark = self.table, self.ctx.spark
+        t = self.table
         identifiers = identifier_projection(self.ctx.settings)
         if t.pattern in (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2):
             frame = self._read_source(t.source, streaming=t.dataset_kind is DatasetKind.STREAMING_TABLE)
@@ -95,7 +96,18 @@ class TableFlow:
             sql = resolve_references(t.query, self._sql_ref)
         # Declared columns by name, then this workspace's identifiers (an upstream's are not kept).
         # No analysis here: the engine forbids it inside query functions.
-        return spark.sql(sql).selectExpr(*[quote(c.name) for c in t.columns], *identifiers)
+        return self._sql(sql).selectExpr(*[quote(c.name) for c in t.columns], *identifiers)
+
+    def _sql(self, sql: str) -> Any:
+        """`spark.sql(sql)`. On the local Spark Connect session, inside a flow function, `spark.sql` is a
+        round trip whose answer is the query itself, unanalysed (the engine analyses it with the
+        graph): that same relation is built here instead, one round trip less per table."""
+        if not self.ctx.sql_without_round_trip:
+            return self.ctx.spark.sql(sql)
+        from pyspark.sql.connect.dataframe import DataFrame
+        from pyspark.sql.connect.plan import SQL
+
+        return DataFrame(SQL(sql), self.ctx.spark)
 
     def observed(self, frame: Any) -> Any:
         """Local runs: the write job itself counts rows and violations (no second pass).

@@ -109,6 +109,19 @@ class LocalLayout:
             # Spark keeps 100 compiled query classes by default: a re-run recompiled most of the
             # catalog's; with room for all of them a one-more-day re-run used ~17% less server CPU.
             "spark.sql.codegen.cache.maxEntries 5000",
+            "spark.sql.ui.explainMode simple",  # each query's plan text for the status listener; 'formatted' cost ~5% of a re-run
+            # Memory pages of sorts, aggregations and broadcast hash maps (default heap/cores/16: 16 MB per tiny
+            # broadcast): the heap left after a full GC fell from ~900 MB to ~500 MB, cold run -15% CPU.
+            "spark.buffer.pageSize 1m",
+            # Without Hadoop's native library the local file system forks `chmod` for each file and folder it
+            # creates, `ls -ld` and `readlink` to read permissions and links: ~900 processes per re-run, halved by:
+            "spark.hadoop.fs.file.impl org.apache.hadoop.fs.RawLocalFileSystem",  # no .crc beside every file
+            "spark.hadoop.fs.AbstractFileSystem.file.impl org.apache.hadoop.fs.local.RawLocalFs",
+            "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs false",  # no _SUCCESS file per write
+            "spark.sql.truncateTable.ignorePermissionAcl.enabled true",  # TRUNCATE keeps no permission (ls + chmod)
+            # checkpoint files renamed with FileSystem (FileContext resolves links with `readlink`); local renames are atomic
+            "spark.sql.streaming.checkpointFileManagerClass "
+            "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
             "",
         ])
 
