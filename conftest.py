@@ -1,7 +1,7 @@
-"""Shared fixtures: two warm local Spark servers per test session, one of them holding the catalog's run.
+"""Shared fixtures: warm local Spark servers, one of them holding the catalog's run.
 
 Spark's static settings (warehouse, metastore) are fixed when a server starts, and a run holds its
-output folder for its whole length, so the session has two roots, each with its own server:
+output folder for its whole length, so there are two roots, each with its own server:
 - the session server (`local_spark`): the tests that build their own small pipelines and tables,
   each under its own pipeline name and database;
 - the catalog server (`pipeline_output`, `demo_source`): the demo data written and the catalog run
@@ -9,9 +9,13 @@ output folder for its whole length, so the session has two roots, each with its 
 Every test that uses Spark (it requests one of those fixtures, directly or through another, or is
 marked) gets the `spark` marker: `pytest -m "not spark"` runs the rest without a JVM.
 
-Both are prepared in background threads from the end of collection. The tests without Spark run
-first, then those on the session server, then the catalog's readers: the catalog run (minutes)
-overlaps everything before it, and the fixtures wait for what they need.
+The suite runs on two pytest-xdist workers (pyproject.toml): every reader of the catalog is in one
+group and every test with its own pipelines in another, each run whole by one worker, which starts
+that group's server when its first test asks; each module without Spark is a group of its own,
+run by whichever worker is free. A worker holding the catalog lends its server to the few catalog
+tests that also build small tables. In one process (`-n 0`) both servers are prepared in background
+threads from the end of collection, the tests without Spark run first, then those on the session
+server, then the catalog's readers, so the catalog run overlaps everything before it.
 """
 
 from __future__ import annotations
@@ -116,22 +120,40 @@ def _kind(item) -> int:
     return 2 if CATALOG_FIXTURES & names else 1 if SPARK_FIXTURES & names or item.get_closest_marker("spark") else 0
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def _worker() -> bool:
+    """Running as a pytest-xdist worker (`-n`, the project's default: pyproject.toml addopts)."""
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker and before xdist names the groups
 def pytest_collection_modifyitems(items):
     for item in items:
         if (SPARK_FIXTURES | CATALOG_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.spark)
-    # Modules without Spark first, then those with their own small pipelines, then the catalog's
-    # readers: by then its run is done. Each module stays whole (module fixtures are set up once).
     kinds: dict[str, int] = {}
     for item in items:
         module = getattr(getattr(item, "module", None), "__name__", "")
         kinds[module] = max(kinds.get(module, 0), _kind(item))
-    items.sort(key=lambda item: kinds[getattr(getattr(item, "module", None), "__name__", "")])
+    # Under xdist (--dist loadgroup) a group runs whole on one worker: the catalog's readers on one,
+    # the tests with their own small pipelines on another, each module without Spark on whichever
+    # is free (module fixtures set up once). Each worker then starts only the server it needs.
+    group = {2: lambda _: CATALOG, 1: lambda _: SESSION, 0: lambda module: module}
+    for item in items:
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        item.add_marker(pytest.mark.xdist_group(group[kinds[module]](module)))
+    # One process: modules without Spark first, then those with their own small pipelines, then
+    # the catalog's readers, by when its run is done. Workers: the two server groups first, so the
+    # scheduler hands them out at once and the modules without Spark fill the gaps.
+    order = {2: 0, 1: 1, 0: 2} if _worker() else {0: 0, 1: 1, 2: 2}
+    items.sort(key=lambda item: order[kinds[getattr(getattr(item, "module", None), "__name__", "")]])
 
 
 def pytest_collection_finish(session):
-    if session.config.option.collectonly:
+    if _worker() and session.config.getvalue("loadgroup") and any("@" not in item.nodeid for item in session.items):
+        # Without its group a test is scheduled alone: the catalog would be run once per worker.
+        raise pytest.UsageError("pytest-xdist did not apply the xdist_group marks (pytest-xdist issue #1386 with "
+                                "pytest 9.2): install the versions pyproject.toml names, or run with -n 0")
+    if session.config.option.collectonly or _worker():  # a worker starts its server when a test needs it
         return
     used = [set(getattr(item, "fixturenames", ())) for item in session.items]
     if any(CATALOG_FIXTURES & names for names in used):
@@ -156,7 +178,10 @@ def _prepared(which: str) -> Prepared:
 
 @pytest.fixture(scope="session")
 def local_spark() -> LocalSpark:
-    prepared = _prepared(SESSION)
+    # A worker holding the catalog lends its server once the catalog's run is done (a few catalog
+    # tests also build small tables of their own): one JVM per worker.
+    which = CATALOG if _worker() and SESSION not in _PREPARED and CATALOG in _PREPARED else SESSION
+    prepared = _prepared(which)
     return LocalSpark(prepared.root, prepared.spark)
 
 

@@ -1,15 +1,15 @@
 """A local run killed at any moment, then run again, leaves every table exactly as a clean run would.
 
 One output folder with its own warm server, driven through the CLI in subprocesses, as a user would:
-1. day 1: the whole process tree (run and server) is killed while a partitioned materialized view is
-   being written; the repairing run is itself killed after dropping what it rebuilds, before its
-   flows start; the next run repairs everything, on the same server (no flow of the killed run ran);
+1. day 1: the server's JVM dies alone (as when its code cache filled) while a partitioned
+   materialized view is being written: the run fails at once naming the server's log, and the
+   server process leaves; the repairing run (on a new server) is itself killed after dropping what
+   it rebuilds, before its flows start; the next run repairs everything, on that same server (no
+   flow of the killed run ran);
 2. day 2: the states that kills at worse moments leave are planted - files committed to a
    partition the metastore never registered (the 254 duplicated rows of the newest day), and the
    files of a streaming batch never logged - and the next run must ignore or remove them;
-3. the server's JVM dies alone mid-run (as when its code cache filled): the run fails at once
-   naming the server's log, and the next run starts a new server and repairs;
-4. the warm server is then reused by the next command and stopped by `tablesmith stop`.
+3. the warm server is then reused by the next command and stopped by `tablesmith stop`.
 After each repair every table's full sorted contents equal a clean run's on the same input (run on
 the session's server under another schema). A run killed while its flows ran on a server that
 survives is covered in test_guard.py (its server is restarted). Small on purpose: the tiny runtime
@@ -79,7 +79,7 @@ def _server_pid(crash) -> int:
     return json.loads((crash["output"] / "server" / "server.json").read_text())["pid"]
 
 
-def _kill_when(process: subprocess.Popen, log: Path, reached, what: str, *, with_server: bool, crash) -> None:
+def _kill_when(process: subprocess.Popen, log: Path, reached, what: str) -> None:
     deadline = time.monotonic() + KILL_TIMEOUT
     while not reached():
         if process.poll() is not None:
@@ -87,8 +87,6 @@ def _kill_when(process: subprocess.Popen, log: Path, reached, what: str, *, with
         if time.monotonic() > deadline:
             pytest.fail(f"kill point not reached in time: {what}")
         time.sleep(0.005)
-    if with_server:
-        os.killpg(_server_pid(crash), signal.SIGKILL)  # the server leads its group: the JVM dies with it
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
@@ -104,20 +102,6 @@ def _writing(crash, table: str):
             return any((_table_dir(crash, table) / "_temporary").rglob("*.parquet"))
         except OSError:  # the folder moved under the walk
             return False
-    return reached
-
-
-def _mid_batch(crash, table: str):
-    """A micro-batch of the table's stream has its offsets logged but is not committed yet."""
-    def reached() -> bool:
-        try:
-            for offsets in (crash["output"] / "storage" / "pipeline" / "_checkpoints").rglob(f"{table}/*/*/offsets"):
-                commits = offsets.parent / "commits"
-                if any(not (commits / f.name).exists() for f in offsets.iterdir() if f.name.isdigit()):
-                    return True
-        except OSError:
-            pass
-        return False
     return reached
 
 
@@ -151,15 +135,43 @@ def _pending(crash) -> dict:
         return {}
 
 
-def test_killed_while_a_partitioned_view_is_written_then_run_again(crash, local_spark):
+def _jvm_of(server_pid: int) -> int:
+    """The server's JVM, found in /proc (its child running java), not from the server's own record."""
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == server_pid and b"java" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                return int(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    pytest.fail(f"no JVM under the server process {server_pid}")
+
+
+def test_a_server_dying_mid_write_fails_the_run_then_a_killed_repair_then_the_next_run_repairs(crash, local_spark):
     process, log = _start_run(crash)
-    _kill_when(process, log, _writing(crash, "daily_cost"), "daily_cost being written", with_server=True, crash=crash)
+    deadline, jvm = time.monotonic() + KILL_TIMEOUT, None
+    while not (jvm and _writing(crash, "daily_cost")()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"daily_cost was not being written:\n{log.read_text()[-3000:]}")
+        if jvm is None and (crash["output"] / "server" / "server.json").exists():
+            dead_server = _server_pid(crash)
+            jvm = _jvm_of(dead_server)
+        time.sleep(0.005)
+    os.kill(jvm, signal.SIGKILL)
+    killed = time.monotonic()
+    assert process.wait(timeout=120) == 2, log.read_text()[-3000:]  # a UserError: the client does not hang
+    assert time.monotonic() - killed < 10
+    out = log.read_text()
+    assert f"the local Spark server died during the run: its JVM (pid {jvm}) ended" in out
+    assert str(crash["output"] / "server" / "server.log") in out
     assert _pending(crash)["refresh"] is None  # the first run: every table
 
     repair, log = _start_run(crash)
     dropped = lambda: _pending(crash).get("pid") == repair.pid and not _table_dir(crash, "daily_cost").exists()  # noqa: E731
-    _kill_when(repair, log, dropped, "daily_cost dropped by the repairing run", with_server=False, crash=crash)
-    assert "the last run did not finish" in log.read_text()
+    _kill_when(repair, log, dropped, "daily_cost dropped by the repairing run")
+    out = log.read_text()
+    assert "the last run did not finish" in out and "starting the local Spark server" in out
+    assert not server._alive(dead_server)  # the server process left once its JVM was gone
     flows_ran, warm = _pending(crash)["flows_started"], _server_pid(crash)
 
     out = _run(crash)
@@ -186,41 +198,6 @@ def test_crash_leftovers_are_ignored_or_removed_by_the_next_run(crash, local_spa
     out = _run(crash)
     assert "refreshing 3 of 9 tables" in out  # usage_raw, daily_cost, cost_by_job_name
     _assert_equal_to_clean_run(crash, local_spark, _clean_run(crash, local_spark, "crash_day2"))
-
-
-def _jvm_of(server_pid: int) -> int:
-    """The server's JVM, found in /proc (its child running java), not from the server's own record."""
-    for entry in Path("/proc").iterdir():
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent == server_pid and b"java" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
-                return int(entry.name)
-        except (OSError, ValueError, IndexError):
-            continue
-    pytest.fail(f"no JVM under the server process {server_pid}")
-
-
-def test_a_server_dying_mid_run_fails_the_run_at_once_then_the_next_run_repairs(crash, local_spark):
-    dead_server = _server_pid(crash)
-    jvm = _jvm_of(dead_server)
-    process, log = _start_run(crash, "--select", "prices")
-    deadline = time.monotonic() + KILL_TIMEOUT
-    while not _writing(crash, "daily_cost")():
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"daily_cost was not being written:\n{log.read_text()[-3000:]}")
-        time.sleep(0.005)
-    os.kill(jvm, signal.SIGKILL)
-    killed = time.monotonic()
-    assert process.wait(timeout=120) == 2, log.read_text()[-3000:]  # a UserError: the client does not hang
-    assert time.monotonic() - killed < 10
-    out = log.read_text()
-    assert f"the local Spark server died during the run: its JVM (pid {jvm}) ended" in out
-    assert str(crash["output"] / "server" / "server.log") in out
-
-    out = _run(crash)
-    assert "the last run did not finish" in out and "starting the local Spark server" in out
-    assert not server._alive(dead_server)  # the server process left once its JVM was gone
-    _assert_equal_to_clean_run(crash, local_spark, "crash_day2")
 
 
 def test_the_warm_server_is_reused_then_stopped(crash, local_spark):
