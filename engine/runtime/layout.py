@@ -8,6 +8,7 @@ registers in-process and does not read it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -126,6 +127,10 @@ class LocalLayout:
             "",
         ])
 
+
+    def sized_for(self, source_folders: Iterable[Path]) -> "LocalLayout":
+        """This layout with `large_input` set from the size of the system-table folders a run reads."""
+        return dataclasses.replace(self, large_input=input_bytes(source_folders) >= LARGE_INPUT_BYTES)
 
     def jvm_options(self) -> str:
         """The JIT and GC of the server: TABLESMITH_JVM_OPTIONS when set, else chosen by the input's size."""

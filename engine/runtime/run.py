@@ -89,8 +89,7 @@ def run_local(
         daily_built_on=today,
         source_root=str(source_root.resolve()),
     )
-    read = sorted({s for t in active for s in t.system_sources})
-    layout = dataclasses.replace(layout, large_input=files.input_bytes(sources.path(s) for s in read) >= files.LARGE_INPUT_BYTES)
+    layout = layout.sized_for(sources.path(s) for s in current.sources)  # the server's JIT (engine.runtime.layout)
     with guard.RunLock(layout):
         pending_file = layout.pending_file(schema)
         pending = guard.Pending.load(pending_file)
