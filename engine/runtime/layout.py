@@ -39,7 +39,8 @@ class LocalLayout:
     name: str = "pipeline"
     # The run reads at least LARGE_INPUT_BYTES of system-table files: its server gets the full JIT
     # (engine.runtime.run decides it from the source folder; a server started otherwise restarts).
-    large_input: bool = False
+    # None: not known (a reader of the tables): the running server is reused whichever JIT it has.
+    large_input: bool | None = None
 
     @property
     def pipeline_dir(self) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.runtime.layout import LARGE_INPUT_BYTES, LOCAL_JVM_OPTIONS, SCALE_JVM_OPTIONS, LocalLayout
-from engine.runtime.server import fingerprint
+from engine.runtime.server import ServerInfo, fingerprint
 
 
 def _java_options(layout: LocalLayout) -> str:
@@ -47,3 +47,26 @@ def test_a_large_input_gets_the_full_jit_and_its_own_server(tmp_path, monkeypatc
     assert fingerprint(large) != fingerprint(small)  # crossing the size restarts the server with the other JIT
     monkeypatch.setenv("TABLESMITH_JVM_OPTIONS", "-XX:+UseParallelGC")  # the override wins over the size
     assert _java_options(large).endswith("-XX:+UseParallelGC") and _java_options(small).endswith("-XX:+UseParallelGC")
+
+
+def test_a_reader_reuses_the_running_server_whichever_jit_a_run_chose(tmp_path, monkeypatch):
+    """Readers (report, alerts, local_session) do not know the input's size: a server a large run started
+    is reused, not restarted with the loop's JIT; a run that decided otherwise restarts it."""
+    from engine.runtime import server
+
+    monkeypatch.delenv("TABLESMITH_JVM_OPTIONS", raising=False)
+    reader = LocalLayout(tmp_path)
+    large = ServerInfo(pid=1, port=1, token="t", fingerprint=fingerprint(LocalLayout(tmp_path, large_input=True)), instance="i")
+    monkeypatch.setattr(server, "_require_java", lambda: None)
+    monkeypatch.setattr(server, "running", lambda layout: large)
+    monkeypatch.setattr(server, "_listening", lambda port: True)
+    restarted = []
+    monkeypatch.setattr(server, "_terminate", lambda layout, info: restarted.append(info))
+    monkeypatch.setattr(server, "_start", lambda layout, wanted, echo: restarted.append(wanted) or large)
+    try:
+        assert server.ensure(reader, echo=lambda _: None) is large and not restarted
+        assert "TieredStopAtLevel" not in reader.conf_dir.joinpath("spark-defaults.conf").read_text()
+        server.ensure(LocalLayout(tmp_path, large_input=False), echo=lambda _: None)
+        assert restarted == [large, fingerprint(LocalLayout(tmp_path, large_input=False))]
+    finally:
+        server.release(reader)
