@@ -19,6 +19,7 @@ exclusively, and keeps it while stopping, so a command never connects to a serve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -30,7 +31,6 @@ import subprocess
 import sys
 import threading
 import time
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
