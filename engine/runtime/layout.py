@@ -8,11 +8,12 @@ registers in-process and does not read it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from engine.atomic import write_text
 from engine.spec import manifest
@@ -36,6 +37,10 @@ logger.hms.level = off
 class LocalLayout:
     root: Path
     name: str = "pipeline"
+    # The run reads at least LARGE_INPUT_BYTES of system-table files: its server gets the full JIT
+    # (engine.runtime.run decides it from the source folder; a server started otherwise restarts).
+    # None: not known (a reader of the tables): the running server is reused whichever JIT it has.
+    large_input: bool | None = None
 
     @property
     def pipeline_dir(self) -> Path:
@@ -96,11 +101,9 @@ class LocalLayout:
             f"spark.sql.warehouse.dir {self.warehouse.resolve()}",
             f"spark.hadoop.javax.jdo.option.ConnectionURL jdbc:derby:;databaseName={self.metastore.resolve()};create=true",
             # Derby skips fsync: a killed process loses nothing the OS has, only a machine crash could.
-            # The JIT stops at C1: a local run is hundreds of small, short queries, and C2 compiling them
-            # took a core of two (cold catalog run ~40% faster measured); C1-only needs a larger code
-            # cache (the 48 MB default filled and killed the JVM); serial GC: no GC threads competing.
+            # The JIT: see LOCAL_JVM_OPTIONS and SCALE_JVM_OPTIONS.
             f"spark.driver.extraJavaOptions -Dderby.system.home={self.root.resolve()} -Dderby.system.durability=test "
-            + os.environ.get("TABLESMITH_JVM_OPTIONS", LOCAL_JVM_OPTIONS),
+            + self.jvm_options(),
             "spark.ui.enabled false",
             "spark.ui.showConsoleProgress false",
             "spark.sql.session.timeZone UTC",
@@ -126,9 +129,33 @@ class LocalLayout:
         ])
 
 
-# For the loop (small data, many queries). Millions of rows per table run faster with the full JIT:
-# TABLESMITH_JVM_OPTIONS replaces these (e.g. "-XX:+UseParallelGC"); the server restarts on a change.
+    def sized_for(self, source_folders: Iterable[Path]) -> "LocalLayout":
+        """This layout with `large_input` set from the size of the system-table folders a run reads."""
+        return dataclasses.replace(self, large_input=input_bytes(source_folders) >= LARGE_INPUT_BYTES)
+
+    def jvm_options(self) -> str:
+        """The JIT and GC of the server: TABLESMITH_JVM_OPTIONS when set, else chosen by the input's size."""
+        return os.environ.get("TABLESMITH_JVM_OPTIONS", SCALE_JVM_OPTIONS if self.large_input else LOCAL_JVM_OPTIONS)
+
+
+# For the loop (small data, many queries): the JIT stops at C1. A local run is hundreds of small, short
+# queries, and C2 compiling them took a core of two (cold catalog run ~40% faster measured); C1-only
+# needs a larger code cache (the 48 MB default filled and killed the JVM); serial GC: no GC threads
+# competing. TABLESMITH_JVM_OPTIONS replaces the policy (e.g. "-XX:+UseParallelGC"); the server
+# restarts on a change.
 LOCAL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC"
+# For millions of rows per table (docs/PERFORMANCE.md, bench_scale.py): the default tiered JIT. C1-only
+# code is slow in the per-row loops (Parquet encoding, row copies: Unsafe.copyMemory's checks are not
+# compiled away without C2), and the compile time C2 costs is small against them.
+SCALE_JVM_OPTIONS = "-XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC"
+# System-table Parquet a run reads from which the server gets SCALE_JVM_OPTIONS: the demo data is
+# a few MB; the billing tables of 2M usage rows read ~50 MB, of 10M ~240 MB (docs/PERFORMANCE.md).
+LARGE_INPUT_BYTES = 32 * 2**20
+
+
+def input_bytes(folders: Iterable[Path]) -> int:
+    """Bytes of the Parquet files under these source folders (what decides `LocalLayout.large_input`)."""
+    return sum(f.stat().st_size for folder in folders if folder.is_dir() for f in folder.rglob("*.parquet") if f.is_file())
 
 
 def write_spark_conf(layout: LocalLayout) -> None:

@@ -89,6 +89,7 @@ def run_local(
         daily_built_on=today,
         source_root=str(source_root.resolve()),
     )
+    layout = layout.sized_for(sources.path(s) for s in current.sources)  # the server's JIT (engine.runtime.layout)
     with guard.RunLock(layout):
         pending_file = layout.pending_file(schema)
         pending = guard.Pending.load(pending_file)

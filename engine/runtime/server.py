@@ -19,6 +19,7 @@ exclusively, and keeps it while stopping, so a command never connects to a serve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -167,6 +168,11 @@ def ensure(layout: LocalLayout, echo: Callable[[str], None] = print) -> ServerIn
     _hold_client_lock(layout)
     with _start_lock(layout):
         info = running(layout)
+        if layout.large_input is None:  # a reader: either JIT will do (a run chose it from its input's size)
+            large = dataclasses.replace(layout, large_input=True)
+            if info is not None and info.fingerprint == fingerprint(large):
+                layout = large
+                write_spark_conf(layout)  # the settings the running server has
         wanted = fingerprint(layout)
         if info is not None and info.fingerprint != wanted:
             echo("restarting the local Spark server (its settings or code changed)")

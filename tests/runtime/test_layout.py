@@ -1,9 +1,9 @@
-"""The local server's static settings: the JIT tuned for the loop, replaceable for large runs."""
+"""The local server's static settings: the JIT tuned for the loop, the full JIT for large inputs, replaceable."""
 
 from __future__ import annotations
 
-from engine.runtime.layout import LOCAL_JVM_OPTIONS, LocalLayout
-from engine.runtime.server import fingerprint
+from engine.runtime.layout import LARGE_INPUT_BYTES, LOCAL_JVM_OPTIONS, SCALE_JVM_OPTIONS, LocalLayout
+from engine.runtime.server import ServerInfo, fingerprint
 
 
 def _java_options(layout: LocalLayout) -> str:
@@ -26,3 +26,47 @@ def test_tablesmith_jvm_options_replace_the_jit_setting_and_restart_the_server(t
     options = _java_options(layout)
     assert options.endswith("-Dderby.system.durability=test -XX:+UseParallelGC") and "TieredStopAtLevel" not in options
     assert fingerprint(layout) != before  # a running server with the other setting is not reused
+
+
+def test_a_large_input_gets_the_full_jit_and_its_own_server(tmp_path, monkeypatch):
+    monkeypatch.delenv("TABLESMITH_JVM_OPTIONS", raising=False)
+    usage, prices = tmp_path / "source" / "billing" / "usage", tmp_path / "source" / "billing" / "list_prices"
+    usage.mkdir(parents=True)
+    prices.mkdir(parents=True)
+    with open(usage / "part-0.parquet", "wb") as f:
+        f.truncate(LARGE_INPUT_BYTES - 1)  # sparse: the size counts, not the disk
+    (usage / "notes.txt").write_bytes(b"x" * 10)  # only Parquet files count
+    small = LocalLayout(tmp_path / "out").sized_for([usage, prices, tmp_path / "source" / "missing"])
+    assert not small.large_input and _java_options(small).endswith(LOCAL_JVM_OPTIONS)
+    (prices / "part-0.parquet").write_bytes(b"x")
+    large = LocalLayout(tmp_path / "out").sized_for([usage, prices])
+    assert large.large_input and large.root == small.root and large.server_dir == small.server_dir
+    options = _java_options(large)
+    assert options.endswith(SCALE_JVM_OPTIONS) and "TieredStopAtLevel" not in options
+    assert "-XX:ReservedCodeCacheSize=240m" in options
+    assert fingerprint(large) != fingerprint(small)  # crossing the size restarts the server with the other JIT
+    monkeypatch.setenv("TABLESMITH_JVM_OPTIONS", "-XX:+UseParallelGC")  # the override wins over the size
+    assert _java_options(large).endswith("-XX:+UseParallelGC") and _java_options(small).endswith("-XX:+UseParallelGC")
+
+
+def test_a_reader_reuses_the_running_server_whichever_jit_a_run_chose(tmp_path, monkeypatch):
+    """Readers (report, alerts, local_session) do not know the input's size: a server a large run started
+    is reused, not restarted with the loop's JIT; a run that decided otherwise restarts it."""
+    from engine.runtime import server
+
+    monkeypatch.delenv("TABLESMITH_JVM_OPTIONS", raising=False)
+    reader = LocalLayout(tmp_path)
+    large = ServerInfo(pid=1, port=1, token="t", fingerprint=fingerprint(LocalLayout(tmp_path, large_input=True)), instance="i")
+    monkeypatch.setattr(server, "_require_java", lambda: None)
+    monkeypatch.setattr(server, "running", lambda layout: large)
+    monkeypatch.setattr(server, "_listening", lambda port: True)
+    restarted = []
+    monkeypatch.setattr(server, "_terminate", lambda layout, info: restarted.append(info))
+    monkeypatch.setattr(server, "_start", lambda layout, wanted, echo: restarted.append(wanted) or large)
+    try:
+        assert server.ensure(reader, echo=lambda _: None) is large and not restarted
+        assert "TieredStopAtLevel" not in reader.conf_dir.joinpath("spark-defaults.conf").read_text()
+        server.ensure(LocalLayout(tmp_path, large_input=False), echo=lambda _: None)
+        assert restarted == [large, fingerprint(LocalLayout(tmp_path, large_input=False))]
+    finally:
+        server.release(reader)
