@@ -161,6 +161,16 @@ def release(layout: LocalLayout) -> None:
         os.close(fd)
 
 
+def reader_layout(layout: LocalLayout, info: ServerInfo | None) -> LocalLayout:
+    """A reader (report, alerts, `local_session`: `large_input` None) does not know the input's size:
+    the running server is taken whichever JIT a run chose for it, instead of restarting it."""
+    if layout.large_input is None and info is not None:
+        large = dataclasses.replace(layout, large_input=True)
+        if info.fingerprint == fingerprint(large):
+            return large
+    return layout
+
+
 def ensure(layout: LocalLayout, echo: Callable[[str], None] = print) -> ServerInfo:
     """The folder's server, started if none runs (or if it runs other settings or code)."""
     _require_java()
@@ -168,11 +178,10 @@ def ensure(layout: LocalLayout, echo: Callable[[str], None] = print) -> ServerIn
     _hold_client_lock(layout)
     with _start_lock(layout):
         info = running(layout)
-        if layout.large_input is None:  # a reader: either JIT will do (a run chose it from its input's size)
-            large = dataclasses.replace(layout, large_input=True)
-            if info is not None and info.fingerprint == fingerprint(large):
-                layout = large
-                write_spark_conf(layout)  # the settings the running server has
+        settled = reader_layout(layout, info)
+        if settled is not layout:
+            layout = settled
+            write_spark_conf(layout)  # the settings the running server has
         wanted = fingerprint(layout)
         if info is not None and info.fingerprint != wanted:
             echo("restarting the local Spark server (its settings or code changed)")

@@ -49,24 +49,16 @@ def test_a_large_input_gets_the_full_jit_and_its_own_server(tmp_path, monkeypatc
     assert _java_options(large).endswith("-XX:+UseParallelGC") and _java_options(small).endswith("-XX:+UseParallelGC")
 
 
-def test_a_reader_reuses_the_running_server_whichever_jit_a_run_chose(tmp_path, monkeypatch):
-    """Readers (report, alerts, local_session) do not know the input's size: a server a large run started
-    is reused, not restarted with the loop's JIT; a run that decided otherwise restarts it."""
-    from engine.runtime import server
+def test_a_reader_takes_the_running_server_whichever_jit_a_run_chose(tmp_path, monkeypatch):
+    """Readers do not know the input's size: a server a large run started is taken as it is (not
+    restarted with the loop's JIT); a run, which knows, gets the server its input wants."""
+    from engine.runtime.server import reader_layout
 
     monkeypatch.delenv("TABLESMITH_JVM_OPTIONS", raising=False)
-    reader = LocalLayout(tmp_path)
-    large = ServerInfo(pid=1, port=1, token="t", fingerprint=fingerprint(LocalLayout(tmp_path, large_input=True)), instance="i")
-    monkeypatch.setattr(server, "_require_java", lambda: None)
-    monkeypatch.setattr(server, "running", lambda layout: large)
-    monkeypatch.setattr(server, "_listening", lambda port: True)
-    restarted = []
-    monkeypatch.setattr(server, "_terminate", lambda layout, info: restarted.append(info))
-    monkeypatch.setattr(server, "_start", lambda layout, wanted, echo: restarted.append(wanted) or large)
-    try:
-        assert server.ensure(reader, echo=lambda _: None) is large and not restarted
-        assert "TieredStopAtLevel" not in reader.conf_dir.joinpath("spark-defaults.conf").read_text()
-        server.ensure(LocalLayout(tmp_path, large_input=False), echo=lambda _: None)
-        assert restarted == [large, fingerprint(LocalLayout(tmp_path, large_input=False))]
-    finally:
-        server.release(reader)
+    reader, small = LocalLayout(tmp_path), LocalLayout(tmp_path, large_input=False)
+    started_large = ServerInfo(pid=1, port=1, token="t", fingerprint=fingerprint(LocalLayout(tmp_path, large_input=True)), instance="i")
+    started_small = ServerInfo(pid=1, port=1, token="t", fingerprint=fingerprint(small), instance="i")
+    assert fingerprint(reader_layout(reader, started_large)) == started_large.fingerprint
+    assert fingerprint(reader_layout(reader, started_small)) == started_small.fingerprint
+    assert reader_layout(reader, None) is reader  # no server: the loop's settings
+    assert reader_layout(small, started_large) is small  # a run decided: the server restarts
