@@ -148,11 +148,15 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: order[kinds[getattr(getattr(item, "module", None), "__name__", "")]])
 
 
-def pytest_collection_finish(session):
-    if _worker() and session.config.getvalue("loadgroup") and any("@" not in item.nodeid for item in session.items):
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, in the controlling process
+def pytest_xdist_node_collection_finished(node, ids):
+    if node.config.getvalue("dist") == "loadgroup" and any("@" not in nodeid for nodeid in ids):
         # Without its group a test is scheduled alone: the catalog would be run once per worker.
-        raise pytest.UsageError("pytest-xdist did not apply the xdist_group marks (pytest-xdist issue #1386 with "
-                                "pytest 9.2): install the versions pyproject.toml names, or run with -n 0")
+        pytest.exit("pytest-xdist did not apply the xdist_group marks (pytest-xdist issue #1386, with pytest 9.2): "
+                    "install the versions pyproject.toml names (pip install -e '.[test]'), or run with -n 0", returncode=4)
+
+
+def pytest_collection_finish(session):
     if session.config.option.collectonly or _worker():  # a worker starts its server when a test needs it
         return
     used = [set(getattr(item, "fixturenames", ())) for item in session.items]
