@@ -120,6 +120,10 @@ def _kind(item) -> int:
     return 2 if CATALOG_FIXTURES & names else 1 if SPARK_FIXTURES & names or item.get_closest_marker("spark") else 0
 
 
+def _module(item) -> str:
+    return getattr(getattr(item, "module", None), "__name__", "")
+
+
 def _worker() -> bool:
     """Running as a pytest-xdist worker (`-n`, the project's default: pyproject.toml addopts)."""
     return "PYTEST_XDIST_WORKER" in os.environ
@@ -132,20 +136,18 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.spark)
     kinds: dict[str, int] = {}
     for item in items:
-        module = getattr(getattr(item, "module", None), "__name__", "")
-        kinds[module] = max(kinds.get(module, 0), _kind(item))
+        kinds[_module(item)] = max(kinds.get(_module(item), 0), _kind(item))
     # Under xdist (--dist loadgroup) a group runs whole on one worker: the catalog's readers on one,
     # the tests with their own small pipelines on another, each module without Spark on whichever
     # is free (module fixtures set up once). Each worker then starts only the server it needs.
-    group = {2: lambda _: CATALOG, 1: lambda _: SESSION, 0: lambda module: module}
     for item in items:
-        module = getattr(getattr(item, "module", None), "__name__", "")
-        item.add_marker(pytest.mark.xdist_group(group[kinds[module]](module)))
+        kind = kinds[_module(item)]
+        item.add_marker(pytest.mark.xdist_group(CATALOG if kind == 2 else SESSION if kind == 1 else _module(item)))
     # One process: modules without Spark first, then those with their own small pipelines, then
     # the catalog's readers, by when its run is done. Workers: the two server groups first, so the
     # scheduler hands them out at once and the modules without Spark fill the gaps.
     order = {2: 0, 1: 1, 0: 2} if _worker() else {0: 0, 1: 1, 2: 2}
-    items.sort(key=lambda item: order[kinds[getattr(getattr(item, "module", None), "__name__", "")]])
+    items.sort(key=lambda item: order[kinds[_module(item)]])
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, in the controlling process

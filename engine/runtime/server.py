@@ -84,13 +84,20 @@ def fingerprint(layout: LocalLayout) -> str:
     return digest.hexdigest()[:16]
 
 
-def _alive(pid: int) -> bool:
+def _exists(pid: int) -> bool:
+    """A process with this pid exists (perhaps another user's, perhaps a zombie)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def _alive(pid: int) -> bool:
+    if not _exists(pid):
+        return False
     try:  # a recycled pid is not our server
         return b"engine.runtime.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -99,12 +106,8 @@ def _alive(pid: int) -> bool:
 
 def _jvm_alive(pid: int) -> bool:
     """The JVM runs (a dead one stays a zombie until its parent, the server process, reaps it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _exists(pid):
         return False
-    except PermissionError:
-        return True
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
