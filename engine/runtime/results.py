@@ -110,6 +110,12 @@ class FlowEvents:
             if state == "FAILED":
                 self.errors.append(message)
 
+    def all_succeeded(self) -> bool:
+        """Every flow of the run ended, none failed or was stopped (what remains is the run's own end)."""
+        states = [t.state for t in self.tables.values()]
+        return bool(states) and all(s in TERMINAL for s in states) and not any(s in ("FAILED", "STOPPED") for s in states) \
+            and not self.errors
+
     def failure(self) -> tuple[str, str]:
         """(error line, failed expectation) of a failed run."""
         text = "\n".join(self.errors)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -193,6 +194,14 @@ def _graph_subset(project: Project, refresh: Sequence[str] | None) -> set[str] |
     return wanted
 
 
+def _drain(stream: Any) -> None:
+    try:
+        for _ in stream:
+            pass
+    except Exception:  # noqa: BLE001 - the run's outcome is known; a closed session ends the stream early
+        pass
+
+
 def run_pipeline(
     spark: Any,
     layout: LocalLayout,
@@ -240,6 +249,12 @@ def run_pipeline(
                 if not result.graph_seconds and "Flow " in event.message:
                     result.graph_seconds = time.perf_counter() - started - result.register_seconds
                 events.on_event(event.message, event.timestamp.ToDatetime())
+                if events.all_succeeded():
+                    # The engine sees the last flow end at its next poll and reports the run one
+                    # poll later (whole seconds each): with nothing left to run or to fail, the
+                    # rest of the stream is read in the background instead of waited for.
+                    threading.Thread(target=_drain, args=(stream,), name="tablesmith-run-tail", daemon=True).start()
+                    break
     except Exception as exc:  # noqa: BLE001 - the engine reports flow failures as exceptions
         events.errors.append(str(exc))
     result.flow_seconds = time.perf_counter() - started
