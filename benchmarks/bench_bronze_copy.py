@@ -1,0 +1,66 @@
+"""Benchmark: what copying system.billing.usage costs in plain PySpark, the floor under bench_scale's ratio.
+
+    .venv/bin/python benchmarks/bench_bronze_copy.py [--data /tmp/bench_scale_10m]
+
+The billing stage of bench_scale.py writes billing_usage_bronze, the stream that keeps every usage
+row with the struct and map columns the monitoring schema (seed 004) lists; the plain PySpark
+baseline it is compared with computes the five billing tables straight from the files and writes
+no copy. This script times, in one local[2] SparkSession with Spark's own defaults (the baseline's
+setup), a plain `read.parquet(...).write.parquet(...)` of the account's billing.usage files: all
+columns, then without the struct and map columns. Prints wall and JVM CPU seconds of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=Path("/tmp/bench_scale_10m"),
+                        help="an account kept by bench_scale.py --keep-data (its source/ folder is read)")
+    args = parser.parse_args()
+    source = args.data / "source" / "billing" / "usage"
+    if not source.is_dir():
+        sys.exit(f"{source} not found: run bench_scale.py --keep-data --data {args.data} first")
+
+    from pyspark.sql import SparkSession
+
+    from engine.sources.system_tables import spark_schema
+
+    spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "4g")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    jvm_pid = spark.sparkContext._gateway.proc.pid
+
+    def jvm_cpu() -> float:
+        fields = Path(f"/proc/{jvm_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+    usage = spark.read.schema(spark_schema("system.billing.usage")).parquet(str(source))
+    rows = usage.count()
+    nested = [name for name, kind in usage.dtypes if kind.startswith(("struct", "map"))]
+    print(f"{rows:,} billing.usage rows in {source}; nested columns: {', '.join(nested)}; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, frame in (("all columns", usage), ("without the nested columns", usage.drop(*nested))):
+            target = Path(scratch) / "copy"
+            started, cpu = time.perf_counter(), jvm_cpu()
+            frame.write.parquet(str(target))
+            print(f"copy, {label:<27} wall {time.perf_counter() - started:6.1f}s | JVM CPU {jvm_cpu() - cpu:6.1f}s")
+            shutil.rmtree(target)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
