@@ -5,9 +5,10 @@
 The billing stage of bench_scale.py writes billing_usage_bronze, the stream that keeps every usage
 row with the struct and map columns the monitoring schema (seed 004) lists; the plain PySpark
 baseline it is compared with computes the five billing tables straight from the files and writes
-no copy. This script times, in one local[2] SparkSession with Spark's own defaults (the baseline's
-setup), a plain `read.parquet(...).write.parquet(...)` of the account's billing.usage files: all
-columns, then without the struct and map columns. Prints wall and JVM CPU seconds of each.
+no copy. This script times, in a SparkSession set up as that baseline's (bench_scale.baseline), a
+plain `read.parquet(...).write.parquet(...)` of the account's billing.usage files, read as the
+baseline reads them: all columns, then without the struct and map columns. Prints wall and JVM CPU
+seconds of each.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_scale import _cpu, local_server_settings  # the baseline's set-up and CPU reading (same folder)
 
 
 def main() -> None:
@@ -29,24 +29,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/bench_scale_10m"),
                         help="an account kept by bench_scale.py --keep-data (its source/ folder is read)")
     args = parser.parse_args()
-    source = args.data / "source" / "billing" / "usage"
+    from engine.sources.system_tables import local_path
+
+    source = local_path(args.data / "source", "system.billing.usage")
     if not source.is_dir():
         sys.exit(f"{source} not found: run bench_scale.py --keep-data --data {args.data} first")
 
     from pyspark.sql import SparkSession
 
-    from engine.sources.system_tables import spark_schema
-
-    spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "4g")
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    builder = SparkSession.builder.master("local[*]").appName("bench_bronze_copy")
+    for key, value in local_server_settings().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     jvm_pid = spark.sparkContext._gateway.proc.pid
+    jvm_cpu = lambda: _cpu(jvm_pid) or 0.0  # noqa: E731
 
-    def jvm_cpu() -> float:
-        fields = Path(f"/proc/{jvm_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-    usage = spark.read.schema(spark_schema("system.billing.usage")).parquet(str(source))
+    usage = spark.read.parquet(str(source))
     rows = usage.count()
     nested = [name for name, kind in usage.dtypes if kind.startswith(("struct", "map"))]
     print(f"{rows:,} billing.usage rows in {source}; nested columns: {', '.join(nested)}; "
