@@ -14,6 +14,7 @@ from engine.runtime.queries import FAILED_EXPECTATION_MARKER, ROWS_KEPT
 
 _FLOW_EVENT = re.compile(r"Flow (?P<name>\S+?) (?:is|has) (?P<state>[A-Z_]+)")
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED", "SKIPPED", "EXCLUDED", "IDLE")
+SUCCEEDED = ("COMPLETED", "SKIPPED", "EXCLUDED", "IDLE")  # the terminal states that are no failure
 
 
 @dataclass
@@ -112,9 +113,7 @@ class FlowEvents:
 
     def all_succeeded(self) -> bool:
         """Every flow of the run ended, none failed or was stopped (what remains is the run's own end)."""
-        states = [t.state for t in self.tables.values()]
-        return bool(states) and all(s in TERMINAL for s in states) and not any(s in ("FAILED", "STOPPED") for s in states) \
-            and not self.errors
+        return bool(self.tables) and not self.errors and all(t.state in SUCCEEDED for t in self.tables.values())
 
     def failure(self) -> tuple[str, str]:
         """(error line, failed expectation) of a failed run."""
