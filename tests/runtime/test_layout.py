@@ -22,9 +22,9 @@ def test_tablesmith_jvm_options_replace_the_jit_setting_and_restart_the_server(t
     monkeypatch.delenv("TABLESMITH_JVM_OPTIONS", raising=False)
     layout = LocalLayout(tmp_path)
     before = fingerprint(layout)
-    monkeypatch.setenv("TABLESMITH_JVM_OPTIONS", "-XX:+UseParallelGC")
+    monkeypatch.setenv("TABLESMITH_JVM_OPTIONS", "-XX:+UseG1GC")
     options = _java_options(layout)
-    assert options.endswith("-Dderby.system.durability=test -XX:+UseParallelGC") and "TieredStopAtLevel" not in options
+    assert options.endswith("-Dderby.system.durability=test -XX:+UseG1GC") and "TieredStopAtLevel" not in options
     assert fingerprint(layout) != before  # a running server with the other setting is not reused
 
 
@@ -45,8 +45,8 @@ def test_a_large_input_gets_the_full_jit_and_its_own_server(tmp_path, monkeypatc
     assert options.endswith(SCALE_JVM_OPTIONS) and "TieredStopAtLevel" not in options
     assert "-XX:ReservedCodeCacheSize=240m" in options
     assert fingerprint(large) != fingerprint(small)  # crossing the size restarts the server with the other JIT
-    monkeypatch.setenv("TABLESMITH_JVM_OPTIONS", "-XX:+UseParallelGC")  # the override wins over the size
-    assert _java_options(large).endswith("-XX:+UseParallelGC") and _java_options(small).endswith("-XX:+UseParallelGC")
+    monkeypatch.setenv("TABLESMITH_JVM_OPTIONS", "-XX:+UseG1GC")  # the override wins over the size
+    assert _java_options(large).endswith("-XX:+UseG1GC") and _java_options(small).endswith("-XX:+UseG1GC")
 
 
 def test_a_reader_takes_the_running_server_whichever_jit_a_run_chose(tmp_path, monkeypatch):
