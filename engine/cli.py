@@ -201,12 +201,14 @@ def graph(specs: Path, shape: str) -> None:
               help="folder of system tables laid out as <schema>/<table>/ (default: demo data, generated if missing)")
 @output_option("where tables, metastore and checkpoints live")
 @click.option("--full-refresh", is_flag=True, help="reset streaming checkpoints and rebuild every table")
-@click.option("--select", default="", help="comma-separated tables to refresh, with everything downstream of them")
-def run(specs: Path, source: Path | None, output: Path, full_refresh: bool, select: str) -> None:
+@click.option("--select", multiple=True, metavar="TABLES",
+              help="tables to refresh, with everything downstream of them: comma-separated, or the option repeated")
+def run(specs: Path, source: Path | None, output: Path, full_refresh: bool, select: tuple[str, ...]) -> None:
     from engine.runtime.local import LocalLayout, RunObserver, run_local
     from engine.runtime.run import NOTHING_CHANGED, nothing_changed
 
-    selected = [name.strip() for name in select.split(",") if name.strip()]
+    # Every --select counts (click keeps only the last value of a plain option).
+    selected = list(dict.fromkeys(name.strip() for value in select for name in value.split(",") if name.strip()))
     if not selected and not full_refresh and nothing_changed(LocalLayout(output), specs, source):
         say(NOTHING_CHANGED)  # no spec or source file changed since the last run: not even a validation
         return

@@ -113,3 +113,14 @@ def test_on_a_terminal_the_run_draws_progress_and_a_summary_table(capsys, monkey
     assert "+7" in row and "│" in row  # the summary is a drawn table
     assert any("bounded=2" in line for line in plain.splitlines())
     assert "done in" in plain and "no source" in plain
+
+
+def test_run_takes_every_select_option_and_comma_lists(tmp_path, capsys):
+    """`--select a --select b,c` selects a, b and c (click alone would keep only the last option);
+    unknown names stop the run before any data is read or Spark starts."""
+    (tmp_path / "source").mkdir()
+    code = main(["run", "--specs", "specs", "--source", str(tmp_path / "source"), "--output", str(tmp_path / "out"),
+                 "--select", "no_such_a", "--select", "billing_summary, no_such_b", "--select", "no_such_a"])
+    assert code == 2
+    assert capsys.readouterr().err == "error: --select names unknown tables: no_such_a, no_such_b\n"
+    assert not (tmp_path / "out" / "server").exists()
