@@ -10,9 +10,11 @@ Each step is a fresh `tablesmith run` process against one output folder:
    `--days N` appends and re-runs N days, one after the other (the first is the target's figure).
 Targets (issue 16, a 2-core machine): cold <= 90 s, changed spec <= 20 s, no change <= 1 s,
 one more day <= 30% of the cold run. Besides wall time, each step prints the CPU seconds the local
-server used (its process, its JVM and the processes they waited for, from /proc; none elsewhere)
-and the 1-minute load average after it: the machine is shared, so wall times move with the load,
-CPU time much less. The server is stopped at the end.
+server used (its process, its JVM and the processes they waited for, from /proc; none elsewhere),
+the 1-minute load average after it (the machine is shared, so wall times move with the load, CPU
+time much less) and the seconds per refreshed table: on the demo data a table costs about the same
+whatever its rows, so the day's ratio follows the share of tables it refreshes (docs/PERFORMANCE.md).
+The server is stopped at the end.
 """
 
 from __future__ import annotations
