@@ -17,7 +17,10 @@
 3. Times a plain PySpark script (one local SparkSession, the local server's driver memory and
    shuffle partitions) computing the same billing tables from the same Parquet files by hand, and
    prints the ratio Tablesmith billing stage / baseline (goal <= 1.3). Row counts and cost sums of
-   both must be equal.
+   both must be equal. Then the same script once more with the one table it does not write, the
+   bronze copy of billing.usage (the spec's columns, read back for billing_summary, as the catalog
+   does): the ratio to that like-for-like baseline is what the engine adds to the same work, the
+   first ratio also what the catalog's design adds (a bronze history). `--no-bronze-baseline` skips it.
 4. Prints the machine (cores, memory, load average before/after, Spark and Python versions).
    Exits 1 when a stage fails or the baseline's results differ. Targets (issue 16): 10M usage rows
    in under 15 minutes with peak memory under 8 GB.
@@ -398,8 +401,20 @@ def local_server_settings() -> dict[str, str]:
     return {key: settings[key] for key in wanted if key in settings}
 
 
-def baseline(source: Path, output: Path) -> int:
-    """The plain PySpark script (run in its own process): prints its timings as JSON on the last line."""
+def bronze_projection(specs: Path) -> str:
+    """The SELECT list of billing_usage_bronze: its declared columns cast to their types and the two
+    identifier columns, as the catalog's stream writes them (engine/runtime/queries.py)."""
+    from engine.runtime.queries import identifier_projection, source_projection
+    from engine.spec import load_project
+
+    project = load_project(specs)
+    return ", ".join([*source_projection(project.table("billing_usage_bronze")), *identifier_projection(project.settings)])
+
+
+def baseline(source: Path, output: Path, bronze_select: str = "") -> int:
+    """The plain PySpark script (run in its own process): prints its timings as JSON on the last line.
+    `bronze_select`: first write the bronze copy of billing.usage with this SELECT list and compute
+    from it, as the catalog does (not partitioned, as the local streaming table is)."""
     started = time.perf_counter()
     from pyspark.sql import SparkSession
 
@@ -411,6 +426,10 @@ def baseline(source: Path, output: Path) -> int:
     spark = builder.getOrCreate()
     session = time.perf_counter() - started
     spark.read.parquet(str(local_path(source, "system.billing.usage"))).createOrReplaceTempView("raw_usage")
+    if bronze_select:
+        spark.sql(f"SELECT {bronze_select} FROM raw_usage WHERE record_id IS NOT NULL").write.mode("overwrite") \
+            .parquet(str(output / "billing_usage_bronze"))
+        spark.read.parquet(str(output / "billing_usage_bronze")).createOrReplaceTempView("raw_usage")
     spark.read.parquet(str(local_path(source, "system.billing.list_prices"))).createOrReplaceTempView("raw_prices")
     spark.read.parquet(str(local_path(source, "system.lakeflow.jobs"))).createOrReplaceTempView("raw_jobs")
     for view in ("usage", "prices", "job_names"):
@@ -426,9 +445,13 @@ def baseline(source: Path, output: Path) -> int:
     return 0
 
 
-def run_baseline(source: Path, output: Path) -> Stage:
+def run_baseline(source: Path, output: Path, specs: Path | None = None) -> Stage:
+    """`specs`: the like-for-like baseline, which also writes the bronze copy billing_usage_bronze."""
     command = [sys.executable, str(Path(__file__).resolve()), "--baseline", str(source), str(output)]
-    print("baseline: plain PySpark, one local SparkSession", flush=True)
+    label = "plain PySpark + bronze" if specs else "plain PySpark baseline"
+    if specs:
+        command += ["--bronze-specs", str(specs)]
+    print(f"baseline: plain PySpark, one local SparkSession{', with the bronze copy' if specs else ''}", flush=True)
     env = {**os.environ, "SPARK_CONF_DIR": str(output.parent / "baseline-conf")}
     from engine.runtime.layout import LOG4J
 
@@ -438,7 +461,7 @@ def run_baseline(source: Path, output: Path) -> Stage:
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     sampler = MemorySampler(lambda: [process.pid, *descendants(process.pid)]).start()
     stdout, stderr = process.communicate()
-    stage = Stage("plain PySpark baseline", wall=time.perf_counter() - started)
+    stage = Stage(label, wall=time.perf_counter() - started)
     sampler.stop()
     stage.peak, stage.hwm_sum, stage.cpu = sampler.peak, sum(sampler.hwm.values()), sampler.cpu
     if process.returncode != 0:
@@ -447,10 +470,27 @@ def run_baseline(source: Path, output: Path) -> Stage:
         return stage
     timings = json.loads(stdout.strip().splitlines()[-1])
     stage.split = {"spark": timings["session"], "pipeline": timings["compute"]}
-    stage.tables = len(BASELINE_TABLES)
+    stage.tables = len(BASELINE_TABLES) + (1 if specs else 0)
     stage.rows_read = source_rows(source, {"system.billing.usage", "system.billing.list_prices", "system.lakeflow.jobs"})
     print(f"baseline: {stage.wall:.1f} s (session {timings['session']:.1f} s, compute {timings['compute']:.1f} s), "
           f"peak {gib(stage.peak)}", flush=True)
+    return stage
+
+
+def run_checked_baseline(source: Path, output: Path, warehouse_db: Path, specs: Path | None = None) -> Stage:
+    """A baseline run whose five tables must equal Tablesmith's (rows and cost sums); its output removed."""
+    stage = run_baseline(source, output, specs)
+    if stage.ok:
+        print("checking the baseline's results against Tablesmith's tables:")
+        problems, stage.rows_written = compare(warehouse_db, output)
+        if specs:
+            import pyarrow.dataset as ds
+
+            stage.rows_written += ds.dataset(output / "billing_usage_bronze", format="parquet").count_rows()
+        if problems:
+            print(f"baseline and Tablesmith differ on: {', '.join(problems)}")
+            stage.ok = False
+    shutil.rmtree(output, ignore_errors=True)
     return stage
 
 
@@ -494,7 +534,8 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def report(account: dict, stages: list[Stage], base: Stage | None, loads: list[str], total: float) -> None:
+def report(account: dict, stages: list[Stage], base: Stage | None, loads: list[str], total: float,
+           like: Stage | None = None) -> None:
     counts = account["counts"]
     usage = counts["system.billing.usage"]
     print("\n=== bench_scale figures ===")
@@ -504,20 +545,24 @@ def report(account: dict, stages: list[Stage], base: Stage | None, loads: list[s
           + (f", peak {gib(account['peak_rss_bytes'])}" if account.get("peak_rss_bytes") else "") + ")")
     print(f"{'stage':<26} {'wall s':>7} {'start':>6} {'regist':>6} {'graph':>6} {'flows':>7} {'counts':>6} "
           f"{'tables':>6} {'rows read':>12} {'rows written':>13} {'read/s':>9} {'peak mem':>10} {'sum HWM':>10} {'CPU s':>7}")
-    for s in [*stages, *([base] if base else [])]:
+    for s in [*stages, *(b for b in (base, like) if b)]:
         split = s.split
         print(f"{s.label:<26} {s.wall:>7.1f} {split.get('spark', 0):>6.1f} {split.get('register', 0):>6.1f} "
               f"{split.get('graph', 0):>6.1f} {split.get('pipeline', 0):>7.1f} {split.get('checks', 0):>6.1f} "
               f"{s.tables:>6} {s.rows_read:>12,} {s.rows_written:>13,} {s.rows_read / s.wall if s.wall else 0:>9,.0f} "
               f"{gib(s.peak):>10} {gib(s.hwm_sum):>10} {s.cpu:>7.1f}{'' if s.ok else '  FAILED'}")
     runs = sum(s.wall for s in stages)
-    peak = max([s.peak for s in stages] + [base.peak if base else 0])
+    peak = max(s.peak for s in stages) if stages else 0  # the target is Tablesmith's; the baselines' are in the table
     print(f"Tablesmith stages together: {runs:.1f} s ({runs / 60:.1f} min; target: 10M usage rows under 15 min); "
           f"peak memory {gib(peak)} (target: under 8 GB)")
     if base and base.ok and stages and stages[0].ok:
         print(f"billing: Tablesmith {stages[0].wall:.1f} s / plain PySpark {base.wall:.1f} s = "
               f"ratio {stages[0].wall / base.wall:.2f} (goal <= 1.3); CPU {stages[0].cpu:.1f} s / {base.cpu:.1f} s = "
               f"{stages[0].cpu / base.cpu if base.cpu else 0:.2f}")
+    if like and like.ok and stages and stages[0].ok:
+        print(f"billing, like for like (the baseline also writes the bronze copy): Tablesmith {stages[0].wall:.1f} s / "
+              f"{like.wall:.1f} s = ratio {stages[0].wall / like.wall:.2f}; CPU {stages[0].cpu:.1f} s / {like.cpu:.1f} s = "
+              f"{stages[0].cpu / like.cpu if like.cpu else 0:.2f} (what the engine adds to the same work)")
     print(f"whole benchmark {total:.1f} s ({total / 60:.1f} min, account generation "
           f"{'excluded: reused' if account['reused'] else 'included'})")
     m = machine()
@@ -534,10 +579,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1, help="demo generator worker processes")
     parser.add_argument("--billing-only", action="store_true",
                         help="stop after the billing stage and the baseline (the ratio, in a third of the time)")
+    parser.add_argument("--no-bronze-baseline", action="store_true",
+                        help="skip the like-for-like baseline that also writes the bronze copy")
     parser.add_argument("--baseline", nargs=2, type=Path, metavar=("SOURCE", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--bronze-specs", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.baseline:
-        return baseline(*args.baseline)
+        return baseline(*args.baseline, bronze_projection(args.bronze_specs) if args.bronze_specs else "")
 
     from engine.spec import load_project
 
@@ -548,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_scale_run_", dir="/tmp"))
     output = work / "out"
     stages: list[Stage] = []
-    account, base = None, None
+    account, base, like = None, None, None
     failed = False
     try:
         account = ensure_account(data, params, args.processes)
@@ -568,20 +616,14 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 break
             if label == "billing":  # the baseline right after the stage it is compared with
-                base = run_baseline(source, work / "baseline")
-                failed = not base.ok
-                if not failed:
-                    from engine.runtime.layout import LocalLayout
+                from engine.runtime.layout import LocalLayout
 
-                    print("checking the baseline's results against Tablesmith's tables:")
-                    warehouse_db = LocalLayout(output).table_dir(project.settings.schema, "x").parent
-                    problems, rows = compare(warehouse_db, work / "baseline")
-                    base.rows_written = rows
-                    if problems:
-                        print(f"baseline and Tablesmith differ on: {', '.join(problems)}")
-                        failed = True
-                shutil.rmtree(work / "baseline", ignore_errors=True)
-                if failed:
+                warehouse_db = LocalLayout(output).table_dir(project.settings.schema, "x").parent
+                base = run_checked_baseline(source, work / "baseline", warehouse_db)
+                if base.ok and not args.no_bronze_baseline:
+                    like = run_checked_baseline(source, work / "baseline", warehouse_db, args.specs)
+                if not base.ok or (like is not None and not like.ok):
+                    failed = True
                     break
     finally:
         subprocess.run([sys.executable, "-m", "engine.cli", "stop", "--output", str(output)], cwd=ROOT,
@@ -592,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     loads.append(load_average())
     if account is None:
         return 1  # the generator raised: its traceback says why
-    report(account, stages, base, loads, time.perf_counter() - began)
+    report(account, stages, base, loads, time.perf_counter() - began, like)
     return 1 if failed else 0
 
 
