@@ -174,7 +174,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command(help="check every spec: shape, references, cycles, columns; all errors at once")
 @specs_option
-def validate(specs: Path) -> None:
+@click.option("--refresh", "list_refresh", is_flag=True,
+              help="also list how Databricks refreshes each materialized view of the 15-minute pipeline")
+def validate(specs: Path, list_refresh: bool) -> None:
+    from engine.spec.refresh import pipeline_materialized_views, refresh_summary
+
     started = time.perf_counter()
     project, warnings = validate_project(specs)
     elapsed = time.perf_counter() - started
@@ -183,6 +187,12 @@ def validate(specs: Path) -> None:
     dashboards = f", {len(project.dashboards)} dashboards" if project.dashboards else ""
     noted = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
     say(f"ok: {len(project.tables)} tables{dashboards} valid in {specs}{noted} ({elapsed:.2f}s)")
+    views = pipeline_materialized_views(project.tables)
+    say(refresh_summary(project.tables, views) + ("" if list_refresh else " (`--refresh` lists each)"))
+    if list_refresh:
+        for assessment in views:
+            where = assessment.table.location
+            say(escape.terminal(escape.one_line(f"{where.file}:{where.line}: {assessment.table.name}: {assessment.explained}")))
 
 
 @cli.command(help="print the table graph in run order (text or Mermaid)")

@@ -179,13 +179,8 @@ def _links(names: tuple[str, ...]) -> str:
 
 
 def _refresh_mode_text(assessment) -> str:
-    """The mode and, for a full recompute, why (engine.spec.refresh; the rules cite Databricks' docs)."""
-    from engine.spec.refresh import RefreshMode, explain
-
-    text = assessment.label
-    if assessment.mode is RefreshMode.FULL_RECOMPUTE and assessment.reasons:
-        text += f" — {explain(assessment.reasons)}"
-    return md_cell(text)
+    """The mode and, for a full recompute, why (engine.spec.refresh)."""
+    return md_cell(assessment.explained)
 
 
 def _facts(project: Project, table: Table, assessment) -> tuple[tuple[str, str], ...]:

@@ -73,6 +73,13 @@ class Assessment:
             return f"full recompute, accepted: {t.full_recompute_ok}"
         return "full recompute (every refresh)"
 
+    @property
+    def explained(self) -> str:
+        """The label and, for a full recompute, why (the rules cite Databricks' docs)."""
+        if self.mode is RefreshMode.FULL_RECOMPUTE and self.reasons:
+            return f"{self.label} — {explain(self.reasons)}"
+        return self.label
+
 
 def assess(table: Table, tables: Mapping[str, Table]) -> Assessment:
     """The refresh mode of one table and, for a full recompute, every reason (`tables`: by name)."""
@@ -134,6 +141,31 @@ def assess_all(tables: Iterable[Table]) -> dict[str, Assessment]:
     tables = tuple(tables)
     by_name = {t.name: t for t in tables}
     return {t.name: assess(t, by_name) for t in tables}
+
+
+def pipeline_materialized_views(tables: Iterable[Table]) -> list[Assessment]:
+    """What `tablesmith validate --refresh` lists: every materialized view the 15-minute pipeline
+    refreshes (a persisted view is published as one), with how Databricks refreshes it, by spec file."""
+    tables = tuple(tables)
+    assessments = assess_all(tables)
+    views = [assessments[t.name] for t in tables if t.schedule is Schedule.PIPELINE
+             and t.dataset_kind in (DatasetKind.MATERIALIZED_VIEW, DatasetKind.VIEW)]
+    return sorted(views, key=lambda a: a.table.location.file)  # stable: spec order within a file; no line lookup
+
+
+def refresh_summary(tables: Iterable[Table], views: Iterable[Assessment]) -> str:
+    """One line: how the pipeline's materialized views (`views`, as listed above) refresh on
+    Databricks, and what else the catalog holds."""
+    tables, views = tuple(tables), tuple(views)
+    incremental = sum(a.mode is RefreshMode.INCREMENTAL for a in views)
+    accepted = sum(a.mode is RefreshMode.FULL_RECOMPUTE and not a.warns for a in views)
+    warned = sum(a.warns for a in views)
+    static = sum(a.mode is RefreshMode.STATIC for a in views)
+    streams = sum(t.dataset_kind is DatasetKind.STREAMING_TABLE for t in tables)
+    daily = sum(t.schedule is Schedule.DAILY and t.dataset_kind is not DatasetKind.STREAMING_TABLE for t in tables)
+    return (f"refresh on Databricks: {len(views)} materialized views on the 15-minute pipeline: {incremental} incremental, "
+            f"{accepted} recomputed in full as their specs accept, {warned} recomputed in full without a reason "
+            f"(warned above), {static} with rows in the spec; {streams} streaming tables; {daily} daily")
 
 
 def refresh_warnings(entries) -> list[Diagnostic]:

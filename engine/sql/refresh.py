@@ -39,6 +39,7 @@ query reads, views) need the specs and live in engine.spec.refresh.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterator
 
 from sqlglot import exp
@@ -189,6 +190,7 @@ def tree_reasons(tree: exp.Expression) -> tuple[Reason, ...]:
     return tuple(found)
 
 
+@lru_cache(maxsize=1024)  # validate assesses each query for its warnings, then again for its report
 def query_reasons(query: str) -> tuple[Reason, ...]:
     """Reasons a spec query (`${ref}` syntax) is recomputed in full; () when eligible or unparsable
     (a query that does not parse is already a validation error)."""
@@ -196,6 +198,7 @@ def query_reasons(query: str) -> tuple[Reason, ...]:
     return tree_reasons(parsed.tree) if parsed is not None else ()
 
 
+@lru_cache(maxsize=4096)
 def expression_reasons(expression: str) -> tuple[Reason, ...]:
     """The same for one SQL expression (a snapshot's filter or a column's expr)."""
     tree, _ = parse_expression(expression)

@@ -4,6 +4,7 @@ not acknowledged in its spec. No JVM: the rules read sqlglot trees (engine.sql.r
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -85,6 +86,53 @@ def test_errors_still_fail_and_print_no_warning_label(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "warning:" not in err and "MV_FULL_RECOMPUTE" not in err and err.rstrip().endswith("found")
     assert "specs/billing/broken.yaml:" in err
+
+
+def _pipeline_views(project) -> set[str]:
+    return {t.name for t in project.tables if t.schedule is Schedule.PIPELINE
+            and t.dataset_kind in (DatasetKind.MATERIALIZED_VIEW, DatasetKind.VIEW)}
+
+
+def _listed(out: str) -> dict[str, str]:
+    """`validate --refresh` lines `file:line: table: mode`, by table."""
+    return {line.split(": ")[1]: line for line in out.splitlines() if line.startswith("specs/")}
+
+
+@pytest.mark.parametrize("fix", [False, True])
+def test_validate_refresh_lists_every_pipeline_materialized_view_with_its_mode(tmp_path, capsys, monkeypatch, fix):
+    monkeypatch.chdir(tmp_path)
+    specs = _specs(tmp_path, query_fix=fix)
+    assert main(["validate", "--specs", "specs", "--refresh"]) == 0
+    out = capsys.readouterr().out
+    listed = _listed(out)
+    assert set(listed) == _pipeline_views(load_project(specs)) and "recent_usage" in listed
+    recent = listed["recent_usage"]
+    assert re.match(r"specs/billing/recent_usage\.yaml:\d+: recent_usage: ", recent)
+    summary = next(line for line in out.splitlines() if line.startswith("refresh on Databricks:"))
+    if fix:
+        assert recent.endswith(": incremental MV") and "0 recomputed in full without a reason" in summary
+    else:
+        assert "full recompute (every refresh) — current_date() " in recent and "non-deterministic" in recent
+        assert "1 recomputed in full without a reason" in summary
+    assert f"{len(listed)} materialized views on the 15-minute pipeline" in summary
+
+
+def test_validate_without_refresh_prints_only_the_summary(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _specs(tmp_path)
+    assert main(["validate", "--specs", "specs"]) == 0
+    out = capsys.readouterr().out
+    assert _listed(out) == {} and "(`--refresh` lists each)" in out.splitlines()[1]
+
+
+def test_the_catalogs_refresh_report_names_every_pipeline_materialized_view(catalog, capsys):
+    project, _, _ = catalog
+    assert main(["validate", "--specs", str(ROOT / "specs"), "--refresh"]) == 0
+    listed = {line.split(": ")[1]: line for line in capsys.readouterr().out.splitlines() if ".yaml:" in line}
+    assert set(listed) == _pipeline_views(project)
+    for name, line in listed.items():  # incremental, rows in the spec, or a full recompute the spec accepts with a reason
+        assert line.endswith(": incremental MV") or line.endswith("(rows in the spec)") \
+            or f": {name}: full recompute, accepted: " in line, line
 
 
 @pytest.fixture(scope="module")
