@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Iterator
 
 from engine.graph import find_cycle
 from engine.sources.system_tables import SYSTEM_TABLES
+from engine.spec.build import DEFAULT_ALERT_SCHEDULES
 from engine.spec.cache import SpecCache, content_key
 from engine.spec.errors import Diagnostic, snippet
 from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_names, column_sources, expression_columns,
@@ -575,6 +576,13 @@ def check_alerts(ctx: RuleContext, alerts: list) -> list[Diagnostic]:
             if alert.table not in ctx.ghost_names:
                 diag(("table",), "UNKNOWN_REFERENCE", f"alert '{alert.name}' watches '{alert.table}', which does not exist{_suggest(alert.table, ctx.by_name)}")
             continue
+        if table.schedule is Schedule.DAILY and not alert.tier.digest and alert.schedule == DEFAULT_ALERT_SCHEDULES[alert.tier]:
+            # Evaluated every 15 or 30 minutes on rows that change once a day, it would notify the
+            # same rows again at each re-notification (hourly) all day long.
+            diag(("table",), "ALERT_ON_DAILY_TABLE",
+                 f"a {alert.tier.value} alert is evaluated on its tier's schedule ({alert.schedule}), but '{table.name}' is "
+                 f"refreshed once a day by the daily job: watch a table of the 15-minute pipeline, make the alert P3 "
+                 f"(the daily digest, after the daily job), or give it a daily 'schedule'")
         names = {c.name.lower() for c in table.all_columns}
         roots, problem = _expression_columns(alert.condition)
         if roots is None:
