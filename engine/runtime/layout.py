@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from engine.atomic import write_text
+from engine.runtime import hadoop_fs
 from engine.spec import manifest
 from engine.spec.model import Project
 
@@ -117,8 +118,10 @@ class LocalLayout:
             # broadcast): the heap left after a full GC fell from ~900 MB to ~500 MB, cold run -15% CPU.
             "spark.buffer.pageSize 1m",
             # Without Hadoop's native library the local file system forks `chmod` for each file and folder it
-            # creates, `ls -ld` and `readlink` to read permissions and links: ~900 processes per re-run, halved by:
-            "spark.hadoop.fs.file.impl org.apache.hadoop.fs.RawLocalFileSystem",  # no .crc beside every file
+            # creates, `ls -ld` and `readlink` to read permissions and links (~900 processes per re-run, none now):
+            # a raw file system (no .crc beside every file) setting permissions through Java (engine.runtime.hadoop_fs),
+            *_file_system_settings(),
+            "spark.hadoop.hive.warehouse.subdir.inherit.perms false",  # Hive read each new table's parent (`ls -ld`)
             "spark.hadoop.fs.AbstractFileSystem.file.impl org.apache.hadoop.fs.local.RawLocalFs",
             "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs false",  # no _SUCCESS file per write
             "spark.sql.truncateTable.ignorePermissionAcl.enabled true",  # TRUNCATE keeps no permission (ls + chmod)
@@ -152,6 +155,14 @@ SCALE_JVM_OPTIONS = "-XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC"
 # System-table Parquet a run reads from which the server gets SCALE_JVM_OPTIONS: the demo data is
 # a few MB; the billing tables of 2M usage rows read ~50 MB, of 10M ~240 MB (docs/PERFORMANCE.md).
 LARGE_INPUT_BYTES = 32 * 2**20
+
+
+def _file_system_settings() -> list[str]:
+    file_system = hadoop_fs.local_file_system()
+    settings = [f"spark.hadoop.fs.file.impl {file_system.class_name}"]
+    if file_system.class_path is not None:
+        settings.append(f"spark.driver.extraClassPath {file_system.class_path}")
+    return settings
 
 
 def input_bytes(folders: Iterable[Path]) -> int:

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from engine.atomic import write_text
 from engine.errors import UserError
+from engine.runtime import hadoop_fs
 from engine.runtime.layout import LocalLayout, write_spark_conf
 
 DEFAULT_IDLE_MINUTES = 30.0
@@ -292,13 +293,16 @@ def _require_java() -> None:
     import shutil
 
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
-        raise UserError("Spark needs Java 17: install it (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME")
+        raise UserError("Spark needs Java 17: install it (e.g. `apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME")
 
 
 def _start(layout: LocalLayout, wanted: str, echo: Callable[[str], None]) -> ServerInfo:
     instance = secrets.token_hex(8)
     _info_file(layout).unlink(missing_ok=True)
     echo(f"starting the local Spark server for {layout.root} (kept warm; `tablesmith stop` ends it)")
+    file_system = hadoop_fs.local_file_system()
+    if file_system.why_hadoops:
+        echo(f"note: Hadoop's own local file system, slower: {file_system.why_hadoops}")
     log = open(log_file(layout), "ab")
     env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
     env.pop("SPARK_CONNECT_MODE_ENABLED", None)  # the server is a classic driver
