@@ -23,9 +23,10 @@ from engine.runtime.flows import FlowContext, SystemViewFlow, TableFlow
 from engine.runtime.queries import quote
 from engine.runtime.sources import DatabricksSystemSource, LocalSystemSource, SystemSource
 from engine.spec.manifest import MANIFEST_PATH, read_manifest
-from engine.spec.model import DatasetKind, Project, Schedule, Table
+from engine.spec.model import DatasetKind, Project, ProjectSettings, Schedule, Table
 
 CONF_PREFIX = "tablesmith."
+LOCAL_CATALOG = "spark_catalog"  # the local server's session catalog (its Hive metastore)
 SETTING_OVERRIDES = ("catalog", "schema", "account_identifier", "workspace_identifier")
 # Every setting the notebook passes on (the bundle sets some; all are optional but one of
 # manifest / bundle_root).
@@ -79,6 +80,14 @@ def skipped_tables(tables: list[Table], sources: SystemSource, spark: Any) -> di
     return skipped
 
 
+def catalog_qualifier(settings: ProjectSettings, local: bool) -> str:
+    """How the flows name a table that is not in this pipeline: catalog and schema, locally too.
+
+    The engine takes a two-part name for a possible `format`.`path` and looks its first part up as
+    a data source: class-loading misses across every jar, and the first time a Python worker."""
+    return f"{quote(LOCAL_CATALOG if local else settings.catalog)}.{quote(settings.schema)}"
+
+
 def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBackend | None = None,
                       project: Project | None = None, only: Collection[str] | None = None) -> Registration:
     """`project`: an already loaded project (the local run hands over the one it validated);
@@ -106,7 +115,7 @@ def register_pipeline(spark: Any, conf: Mapping[str, str], backend: PipelineBack
     active = [t for t in tables if t.name not in skipped and
               (only is None or t.name in only or t.dataset_kind is DatasetKind.TEMPORARY_VIEW)]
 
-    qualifier = quote(settings.schema) if local else f"{quote(settings.catalog)}.{quote(settings.schema)}"
+    qualifier = catalog_qualifier(settings, local)
     context = FlowContext(
         spark=spark,
         settings=settings,

@@ -58,3 +58,19 @@ def test_daily_tables_refresh_once_per_day():
     next_day = plan_refresh(project, project.table_names, before, after, "2026-11-23")
     assert "daily_cost" not in same_day.tables and "usage_raw" in same_day.tables
     assert "daily_cost" in next_day.tables
+
+
+def test_a_partial_run_names_the_tables_it_does_not_refresh_with_catalog_and_schema():
+    """A two-part `schema`.`table` read is taken by the engine for a possible `format`.`path`, whose first
+    part it looks up as a data source (class loading across every jar; a Python worker the first time)."""
+    from engine.runtime.entry import LOCAL_CATALOG, catalog_qualifier
+    from engine.runtime.flows import FlowContext
+
+    settings = load_project(SPECS).settings
+    local = catalog_qualifier(settings, local=True)
+    assert local == f"`{LOCAL_CATALOG}`.`{settings.schema}`"
+    assert catalog_qualifier(settings, local=False) == f"`{settings.catalog}`.`{settings.schema}`"
+    context = FlowContext(spark=None, settings=settings, sources=None, in_pipeline=frozenset({"cost_by_sku"}),
+                          apply_expectations=True, system_views=True, qualifier=local)
+    assert context.table_ref("cost_by_sku") == "`cost_by_sku`"  # in the run: the graph's own name
+    assert context.table_ref("billing_summary") == f"`{LOCAL_CATALOG}`.`{settings.schema}`.`billing_summary`"
