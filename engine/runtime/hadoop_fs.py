@@ -2,9 +2,10 @@
 
 pyspark ships no Hadoop native library, so Hadoop's RawLocalFileSystem starts a `chmod` process
 for every file and folder Spark creates with a permission (about 400 in a one-more-day re-run of
-the demo catalog, ~2 s of its ~17 s here: docs/PERFORMANCE.md). NioLocalFileSystem.java, beside
-this module, sets them through Java instead. The JDK's `javac` compiles it once per machine into
-the user's cache; without a JDK the server keeps Hadoop's class (slower, same tables).
+the demo catalog; without them it runs ~8% faster here: docs/PERFORMANCE.md).
+NioLocalFileSystem.java, beside this module, sets them through Java instead. The JDK's `javac`
+compiles it once per machine into the user's cache; without a JDK the server keeps Hadoop's class
+(slower, same tables).
 """
 
 from __future__ import annotations
