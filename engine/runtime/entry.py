@@ -20,13 +20,13 @@ from typing import Any, Collection, Mapping
 
 from engine.runtime.backend import PipelineBackend
 from engine.runtime.flows import FlowContext, SystemViewFlow, TableFlow
+from engine.runtime.layout import LOCAL_CATALOG
 from engine.runtime.queries import quote
 from engine.runtime.sources import DatabricksSystemSource, LocalSystemSource, SystemSource
 from engine.spec.manifest import MANIFEST_PATH, read_manifest
 from engine.spec.model import DatasetKind, Project, ProjectSettings, Schedule, Table
 
 CONF_PREFIX = "tablesmith."
-LOCAL_CATALOG = "spark_catalog"  # the local server's session catalog (its Hive metastore)
 SETTING_OVERRIDES = ("catalog", "schema", "account_identifier", "workspace_identifier")
 # Every setting the notebook passes on (the bundle sets some; all are optional but one of
 # manifest / bundle_root).

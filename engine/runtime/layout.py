@@ -21,6 +21,7 @@ from engine.spec import manifest
 from engine.spec.model import Project
 
 NOTEBOOK = Path(__file__).with_name("pipeline_notebook.py")
+LOCAL_CATALOG = "spark_catalog"  # the local server's session catalog (its Hive metastore)
 
 LOG4J = """rootLogger.level = error
 rootLogger.appenderRef.stdout.ref = console
@@ -92,7 +93,7 @@ class LocalLayout:
 
     def checkpoints(self, database: str, table: str) -> Path:
         """Every checkpoint of one streaming table (the engine's layout: catalog/database/table/flow/version)."""
-        return self.storage / "_checkpoints" / "spark_catalog" / database / table
+        return self.storage / "_checkpoints" / LOCAL_CATALOG / database / table
 
     def spark_defaults(self) -> str:
         # Static settings go here, not on the command line: spark-submit drops --conf groups

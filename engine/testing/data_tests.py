@@ -38,7 +38,7 @@ KINDS = ("schema", "unique_grain", "not_null", "accepted_values", "expectation")
 SEVERITIES = ("error", "warn")
 REQUIRED_FIELDS = ("test", "table", "kind", "severity", "rule")
 PLACEHOLDERS = ("${catalog}", "${schema}")
-LOCAL_CATALOG = "spark_catalog"  # the local run's Hive catalog
+LOCAL_CATALOG = "spark_catalog"  # engine.runtime.layout.LOCAL_CATALOG: this module imports no engine module
 
 _FIELD = re.compile(r"^--\s*([a-z_]+):\s?(.*?)\s*$")
 

@@ -63,8 +63,12 @@ def test_daily_tables_refresh_once_per_day():
 def test_a_partial_run_names_the_tables_it_does_not_refresh_with_catalog_and_schema():
     """A two-part `schema`.`table` read is taken by the engine for a possible `format`.`path`, whose first
     part it looks up as a data source (class loading across every jar; a Python worker the first time)."""
-    from engine.runtime.entry import LOCAL_CATALOG, catalog_qualifier
+    from engine.runtime.entry import catalog_qualifier
     from engine.runtime.flows import FlowContext
+    from engine.runtime.layout import LOCAL_CATALOG
+    from engine.testing import data_tests
+
+    assert data_tests.LOCAL_CATALOG == LOCAL_CATALOG  # its own copy: the data tests import no engine module
 
     settings = load_project(SPECS).settings
     local = catalog_qualifier(settings, local=True)
