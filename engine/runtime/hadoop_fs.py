@@ -5,7 +5,7 @@ for every file and folder Spark creates with a permission (about 400 in a one-mo
 the demo catalog; without them it runs ~8% faster here: docs/PERFORMANCE.md).
 NioLocalFileSystem.java, beside this module, sets them through Java instead. The JDK's `javac`
 compiles it once per machine into the user's cache; without a JDK the server keeps Hadoop's class
-(slower, same tables).
+(slower, same tables), as it does with TABLESMITH_HADOOP_FS=hadoop (to rule ours out).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ SOURCE = Path(__file__).with_name("NioLocalFileSystem.java")
 CLASS_NAME = "tablesmith.hadoop.NioLocalFileSystem"
 HADOOP_CLASS_NAME = "org.apache.hadoop.fs.RawLocalFileSystem"
 _CLASS_FILE = Path(*CLASS_NAME.split(".")).with_suffix(".class")
+CHOICE_ENV = "TABLESMITH_HADOOP_FS"  # "hadoop": Hadoop's class even when ours compiles
 _JAVA_RELEASE = "17"  # Spark 4's oldest Java: the class loads on any JVM Spark runs on
 
 
@@ -63,6 +64,8 @@ def find_javac() -> Path | None:
 
 def local_file_system(cache: Path | None = None) -> LocalFileSystem:
     """The class for `fs.file.impl`: ours, compiled now unless the cache has it, or Hadoop's."""
+    if os.environ.get(CHOICE_ENV) == "hadoop":
+        return LocalFileSystem(HADOOP_CLASS_NAME, why_hadoops=f"{CHOICE_ENV}=hadoop")
     jar = hadoop_jar()
     if jar is None:
         return LocalFileSystem(HADOOP_CLASS_NAME, why_hadoops="pyspark ships no hadoop-client-api jar")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtime import server
+from engine.runtime import hadoop_fs, server
 from engine.runtime.layout import LocalLayout
 from engine.runtime.run import run_local
 
@@ -40,6 +40,10 @@ pytestmark = pytest.mark.spark
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("usage_raw", "jobs_hist", "jobs_hist_current", "prices", "sku_owners", "daily_cost", "cost_by_job_name", "workspaces")
 KILL_TIMEOUT = 600.0
+# This folder's server runs Hadoop's own local file system class: it starts a `chmod` process per
+# file, which keeps a tiny table's task output in `_temporary` long enough for the 5 ms poll below
+# to catch the write (ours commits such a write within a few milliseconds: the poll missed it).
+HADOOP_FS = {hadoop_fs.CHOICE_ENV: "hadoop"}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +69,8 @@ def _start_run(crash, *extra: str) -> tuple[subprocess.Popen, Path]:
     command = [sys.executable, "-m", "engine.cli", "run", "--specs", str(crash["specs"]), "--source", str(crash["source"]),
                "--output", str(crash["output"]), *extra]
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, **HADOOP_FS})
     return process, log
 
 
@@ -110,7 +115,9 @@ def _contents(spark, schema: str, table: str) -> list[str]:
 
 
 def _assert_equal_to_clean_run(crash, local_spark, clean: str) -> None:
-    recovered = server.session(LocalLayout(crash["output"]), echo=lambda _: None)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(hadoop_fs.CHOICE_ENV, HADOOP_FS[hadoop_fs.CHOICE_ENV])  # the settings the folder's server has
+        recovered = server.session(LocalLayout(crash["output"]), echo=lambda _: None)
     try:
         for table in TABLES:
             got, want = _contents(recovered, "rt", table), _contents(local_spark.spark, clean, table)

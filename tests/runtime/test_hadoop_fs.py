@@ -119,3 +119,13 @@ def test_a_source_that_does_not_compile_leaves_hadoops_class_and_the_compiler_me
     assert file_system.class_name == hadoop_fs.HADOOP_CLASS_NAME and file_system.class_path is None
     assert "could not compile" in file_system.why_hadoops and "Missing" in file_system.why_hadoops
     assert not any((tmp_path / "cache" / "hadoop-fs").iterdir())  # nothing half-written
+
+
+def test_tablesmith_hadoop_fs_asks_for_hadoops_class_even_when_ours_compiles(tmp_path, monkeypatch, ours):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    ours_defaults = LocalLayout(tmp_path / "out").spark_defaults()
+    monkeypatch.setenv(hadoop_fs.CHOICE_ENV, "hadoop")
+    file_system = hadoop_fs.local_file_system()
+    assert file_system.class_name == hadoop_fs.HADOOP_CLASS_NAME and hadoop_fs.CHOICE_ENV in file_system.why_hadoops
+    defaults = LocalLayout(tmp_path / "out").spark_defaults()
+    assert f"spark.hadoop.fs.file.impl {hadoop_fs.HADOOP_CLASS_NAME}" in defaults.splitlines() and defaults != ours_defaults
