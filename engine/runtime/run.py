@@ -11,6 +11,7 @@ states and timings from the engine's events and counts from the flows' own obser
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import os
@@ -103,7 +104,6 @@ def run_local(
             tables = {t.name: TableResult(t.name, t.dataset_kind.value, state="UNCHANGED") for t in active}
             return RunResult(run_id, layout, tables, {}, seconds=time.perf_counter() - began, schema=schema)
         _describe(plan, len(active), pending, note)
-        files.write_project(project, layout, conf, specs_dir)
 
         session_started = time.perf_counter()
         guard.stop_orphaned_flows(layout, pending, note)
@@ -118,16 +118,25 @@ def run_local(
         with server.ServerWatch(layout, info, spark) as watch:  # the run fails when its server dies
             prepare_started = time.perf_counter()
             rebuild = [t.name for t in active if plan.refreshes(t.name) and t.dataset_kind in STORED_BATCH]
-            spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
             # Dropped: changed specs (the engine refuses to change an existing table's partitioning);
             # emptied: partitioned views (TRUNCATE leaves unlisted partitions; engine.runtime.guard).
             changed = [t.name for t in active if plan.reasons.get(t.name) == "spec changed"]
-            guard.prepare(spark, layout, schema, rebuild, changed, plan.reset, [t.name for t in active if t.partition_by])
+            with server.answered_at_once(spark):
+                spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
+                guard.prepare(spark, layout, schema, rebuild, changed, plan.reset, [t.name for t in active if t.partition_by])
             prepare_seconds = time.perf_counter() - prepare_started
             note(f"running {len(plan.tables) if plan.tables is not None else len(active)} tables"
                  f"{' (full refresh)' if full_refresh else ''}")
+            upstream_project: list[concurrent.futures.Future] = []
+
+            def flows_starting() -> None:
+                dataclasses.replace(journal, flows_started=True).save(pending_file)
+                # The same pipeline for the upstream CLI: this run never reads it, so it is written while the
+                # server resolves the graph (~0.2 s of the client's serial time otherwise).
+                upstream_project.append(_in_background(files.write_project, project, layout, conf, specs_dir))
+
             result = run_pipeline(spark, layout, project, {**conf, "tablesmith.run_id": run_id}, refresh=plan.tables, observer=observer,
-                                  on_start=lambda: dataclasses.replace(journal, flows_started=True).save(pending_file))
+                                  on_start=flows_starting)
             result.run_id, result.session_seconds, result.prepare_seconds = run_id, session_seconds, prepare_seconds
             result.unchanged = len(active) - len(result.tables)
             if result.failed:
@@ -155,10 +164,20 @@ def run_local(
             folders = {str(sources.path(s).resolve()) for t in project.tables for s in t.system_sources}
             Inputs(str(specs_dir.resolve()), files_fingerprint(specs_dir), current.source_root, dict(extra_conf or {}),
                    schema, {f: files_fingerprint(Path(f)) for f in sorted(folders)}).save(layout.inputs_file())
+        for written in upstream_project:
+            written.result()  # its error, if any, once the run's own work is done
         pending_file.unlink(missing_ok=True)
     result.seconds = time.perf_counter() - began
     observer.run_finished(result)
     return result
+
+
+def _in_background(work: Callable[..., None], *args: Any) -> concurrent.futures.Future:
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tablesmith-write")
+    try:
+        return executor.submit(work, *args)
+    finally:
+        executor.shutdown(wait=False)  # the thread ends with its one task
 
 
 def nothing_changed(layout: LocalLayout, specs_dir: Path, source: Path | None,
@@ -223,14 +242,15 @@ def run_pipeline(
 
     started = time.perf_counter()
     schema = conf["tablesmith.schema"]
-    graph_id = create_dataflow_graph(spark, default_catalog=None, default_database=schema, sql_conf=GRAPH_CONF)
-    registry = SparkConnectGraphElementRegistry(spark, graph_id)
-    # What the upstream CLI does around each definitions file, without a file: the same
-    # registration function the Databricks notebook calls, handed the project already loaded.
-    with graph_element_registration_context(registry), \
-            add_pipeline_analysis_context(spark=spark, dataflow_graph_id=graph_id, flow_name=None), \
-            block_session_mutations():
-        registration: Registration = register_pipeline(spark, conf, project=project, only=_graph_subset(project, refresh))
+    with server.answered_at_once(spark):
+        graph_id = create_dataflow_graph(spark, default_catalog=None, default_database=schema, sql_conf=GRAPH_CONF)
+        registry = SparkConnectGraphElementRegistry(spark, graph_id)
+        # What the upstream CLI does around each definitions file, without a file: the same
+        # registration function the Databricks notebook calls, handed the project already loaded.
+        with graph_element_registration_context(registry), \
+                add_pipeline_analysis_context(spark=spark, dataflow_graph_id=graph_id, flow_name=None), \
+                block_session_mutations():
+            registration: Registration = register_pipeline(spark, conf, project=project, only=_graph_subset(project, refresh))
 
     tables = {name: TableResult(name, project.table(name).dataset_kind.value) for name in registration.registered}
     result = RunResult(conf.get("tablesmith.run_id", ""), layout, tables, dict(registration.skipped), schema=schema)

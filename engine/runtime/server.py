@@ -19,6 +19,7 @@ exclusively, and keeps it while stopping, so a command never connects to a serve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -33,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from engine.atomic import write_text
 from engine.errors import UserError
@@ -213,6 +214,22 @@ def session(layout: LocalLayout, echo: Callable[[str], None] = print) -> Any:
         spark = ConnectSession.builder.remote(info.url).create()
     _SESSIONS[root] = (info.instance, spark)
     return spark
+
+
+@contextlib.contextmanager
+def answered_at_once(spark: Any) -> Iterator[None]:
+    """Commands whose answer comes at once (registration, DDL) sent as one plain call each.
+
+    Spark Connect makes every operation reattachable by default, for networks that drop long
+    streams: two server threads and a second call to release it. To a local server that is a
+    third of each registration call's time (5 ms against 8-11 ms), and a run makes ~90 of them in
+    a row. The run's own event stream stays reattachable."""
+    client = spark.client
+    client.disable_reattachable_execute()
+    try:
+        yield
+    finally:
+        client.enable_reattachable_execute()
 
 
 class ServerWatch:

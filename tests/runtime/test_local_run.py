@@ -6,6 +6,7 @@ The tests in this module run in order against one pipeline (`rt`) and share its 
 
 from __future__ import annotations
 
+import json
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from engine.errors import CheckFailed
 from engine.runtime.local import LocalLayout, run_local
 from engine.spec import SpecError
+from engine.spec.manifest import read_manifest
 
 from .conftest import USAGE_DAY_2, write_table
 
@@ -49,6 +51,13 @@ def test_first_run_builds_every_pattern(local_spark, tiny_source, monkeypatch):
     result = _run(local_spark, tiny_source)
     spark = local_spark.spark
     assert loads == [SPECS]  # the specs are loaded once per run; the notebook is handed that project
+
+    # The same pipeline as a project of the upstream CLI, written by the run (in the background).
+    layout = LocalLayout(local_spark.root, "rt")
+    upstream = json.loads(layout.spec_file.read_text())
+    assert upstream["storage"] == layout.storage.resolve().as_uri() and upstream["database"] == "rt"
+    assert (layout.pipeline_dir / "transformations" / "tablesmith_pipeline.py").is_file()
+    assert set(read_manifest(layout.pipeline_dir / "manifest.json").table_names) == set(real_load(SPECS).table_names)
 
     usage = _rows(spark, "usage_raw", ["record_id"])
     assert [r["record_id"] for r in usage] == ["r1", "r2", "r3", "r4", "r6", "r7"]  # the NULL id was dropped

@@ -90,3 +90,19 @@ def test_it_stops_when_its_jvm_ended_even_with_a_command_connected(tmp_path):
     assert result["reason"] == "its JVM ended (exit code -9)"
     os.close(client)
 
+
+
+def test_commands_answered_at_once_go_out_as_plain_calls_then_the_session_is_as_before():
+    from pyspark.sql.connect.client import SparkConnectClient
+
+    class Session:  # what answered_at_once touches of a Spark Connect session: its client (no server needed)
+        client = SparkConnectClient("sc://localhost:1")
+
+    session = Session()
+    assert session.client._use_reattachable_execute  # pyspark's default, kept for the run's event stream
+    with server.answered_at_once(session):
+        assert not session.client._use_reattachable_execute
+    assert session.client._use_reattachable_execute
+    with pytest.raises(RuntimeError), server.answered_at_once(session):
+        raise RuntimeError("a registration failed")
+    assert session.client._use_reattachable_execute
