@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.spec.cache import user_cache_root
+
 SOURCE = Path(__file__).with_name("NioLocalFileSystem.java")
 CLASS_NAME = "tablesmith.hadoop.NioLocalFileSystem"
 HADOOP_CLASS_NAME = "org.apache.hadoop.fs.RawLocalFileSystem"
@@ -34,10 +36,6 @@ class LocalFileSystem:
     class_name: str
     class_path: Path | None = None
     why_hadoops: str = ""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tablesmith"
 
 
 def hadoop_jar() -> Path | None:
@@ -70,7 +68,7 @@ def local_file_system(cache: Path | None = None) -> LocalFileSystem:
     if jar is None:
         return LocalFileSystem(HADOOP_CLASS_NAME, why_hadoops="pyspark ships no hadoop-client-api jar")
     key = hashlib.sha256(SOURCE.read_bytes() + jar.name.encode()).hexdigest()[:16]
-    folder = (cache or cache_root()) / "hadoop-fs" / key
+    folder = (cache or user_cache_root()) / "hadoop-fs" / key
     if (folder / _CLASS_FILE).is_file():
         return LocalFileSystem(CLASS_NAME, folder)
     javac = find_javac()

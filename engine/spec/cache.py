@@ -27,12 +27,16 @@ FORMAT = 1
 OFF = "off"
 
 
+def user_cache_root() -> Path:
+    """Tablesmith's folder in the user's cache (`$XDG_CACHE_HOME/tablesmith`, else `~/.cache/tablesmith`)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tablesmith"
+
+
 def cache_dir() -> Path | None:
     configured = os.environ.get("TABLESMITH_CACHE_DIR")
     if configured is not None:
         return None if configured.strip().lower() in (OFF, "") else Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tablesmith"
+    return user_cache_root()
 
 
 @lru_cache(maxsize=1)

@@ -91,7 +91,6 @@ def test_it_stops_when_its_jvm_ended_even_with_a_command_connected(tmp_path):
     os.close(client)
 
 
-
 def test_commands_answered_at_once_go_out_as_plain_calls_then_the_session_is_as_before():
     from pyspark.sql.connect.client import SparkConnectClient
 
