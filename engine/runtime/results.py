@@ -13,6 +13,12 @@ from engine.runtime.layout import LocalLayout
 from engine.runtime.queries import FAILED_EXPECTATION_MARKER, ROWS_KEPT
 
 _FLOW_EVENT = re.compile(r"Flow (?P<name>\S+?) (?:is|has) (?P<state>[A-Z_]+)")
+_UNRESOLVED_FLOW = re.compile(r"Failed to resolve flow: (?P<name>\S+?)\.?(?:\n|$)")
+# Where Spark says its error is, in the SQL text it ran: a failed job quotes the line and marks the
+# fragment (1-based position); the analyser appends "; line N pos P" (0-based) to its message.
+_SQL_CONTEXT = re.compile(r"\n== SQL \(line (?P<line>\d+), position (?P<pos>\d+)\) ==\n(?P<sql>[^\n]*)\n(?P<marks>[ ^]*)")
+_ANALYSIS_POSITION = re.compile(r";? line (?P<line>\d+) pos (?P<pos>\d+)")
+_QUOTED_NAME = re.compile(r"`[^`]+`(?:\.`[^`]+`)*")
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED", "SKIPPED", "EXCLUDED", "IDLE")
 SUCCEEDED = ("COMPLETED", "SKIPPED", "EXCLUDED", "IDLE")  # the terminal states that are no failure
 
@@ -37,6 +43,7 @@ class RunResult:
     failed: bool = False
     error: str = ""
     failed_expectation: str = ""
+    failures: dict[str, "SparkError"] = field(default_factory=dict)  # table -> why its flow failed
     seconds: float = 0.0
     session_seconds: float = 0.0  # connecting to (or starting) the warm Spark server
     flow_seconds: float = 0.0  # registration, graph and flows
@@ -89,14 +96,23 @@ class FlowEvents:
         self.tables = tables
         self.observer = observer
         self.errors: list[str] = []
+        self.failures: dict[str, SparkError] = {}
 
     def on_event(self, message: str, timestamp: dt.datetime) -> None:
+        unresolved = _UNRESOLVED_FLOW.match(message)
+        if unresolved:  # the graph is checked before any flow runs: each query Spark rejects is named
+            name = _table_name(unresolved.group("name"))
+            if name in self.tables:
+                self.tables[name].state = "FAILED"
+                self.failures[name] = spark_error(message)
+            self.errors.append(message)
+            return
         match = _FLOW_EVENT.search(message)
         if not match:
             if "FAILED" in message or "failed" in message:
                 self.errors.append(message)
             return
-        name = match.group("name").split(".")[-1].strip("`")
+        name = _table_name(match.group("name"))
         state = match.group("state")
         table = self.tables.get(name)
         if table is None:  # temporary views over system tables
@@ -110,6 +126,7 @@ class FlowEvents:
             self.observer.flow_finished(table)
             if state == "FAILED":
                 self.errors.append(message)
+                self.failures[name] = spark_error(message)
 
     def all_succeeded(self) -> bool:
         """Every flow of the run ended, none failed or was stopped (what remains is the run's own end)."""
@@ -121,6 +138,41 @@ class FlowEvents:
         marker = re.search(FAILED_EXPECTATION_MARKER + r": ([^\n\"]+?\))", text)
         expectation = marker.group(1) if marker else ""
         return expectation or first_error_line(text), expectation
+
+
+def _table_name(flow: str) -> str:
+    """`spark_catalog`.`monitoring`.`t` or 'spark_catalog.monitoring.t' -> t."""
+    return flow.strip("'").split(".")[-1].strip("`")
+
+
+@dataclass(frozen=True)
+class SparkError:
+    """Why Spark failed a flow: its own message, and where in the SQL text it ran, when it says."""
+
+    message: str  # error class and text, one line
+    line: int | None = None  # 1-based line of the SQL text
+    fragment: str = ""  # the part of that line it points at ("" when it does not say)
+    resolving: bool = False  # found while checking the graph, before any flow read a row
+
+
+def spark_error(event: str) -> SparkError:
+    """The error of a flow event ("Flow 'x' has FAILED.\\nError: ..." or "Failed to resolve flow: 'x'...")."""
+    resolving = event.startswith("Failed to resolve flow")
+    text = event.split("\nError: ", 1)[1] if "\nError: " in event else event
+    context = _SQL_CONTEXT.search(text)
+    if context:
+        marks = context.group("marks")
+        start, end = marks.find("^"), marks.rfind("^") + 1
+        fragment = context.group("sql")[start:end].strip() if start >= 0 else ""
+        return SparkError(text[:context.start()].strip().splitlines()[0], int(context.group("line")), fragment, resolving)
+    first = text.strip().splitlines()[0] if text.strip() else event
+    position = _ANALYSIS_POSITION.search(first)
+    if position:
+        message = first[:position.start()].strip()
+        named = _QUOTED_NAME.search(message)  # e.g. the column it cannot resolve
+        fragment = named.group(0).split(".")[-1].strip("`") if named else ""
+        return SparkError(message, int(position.group("line")), fragment, resolving)
+    return SparkError(first[:600], None, "", resolving)
 
 
 def first_error_line(text: str) -> str:

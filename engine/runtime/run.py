@@ -26,8 +26,9 @@ from engine.runtime.entry import Registration, register_pipeline, skipped_tables
 from engine.runtime.layout import LocalLayout
 from engine.runtime.queries import quote
 from engine.runtime.refresh import Inputs, RefreshPlan, RunState, files_fingerprint, plan_run, spec_fingerprint
-from engine.runtime.results import FlowEvents, RunObserver, RunResult, TableResult, apply_observations
+from engine.runtime.results import FlowEvents, RunObserver, RunResult, SparkError, TableResult, apply_observations
 from engine.runtime.sources import LocalSystemSource
+from engine.spec.located import sql_diagnostic
 from engine.spec.model import DatasetKind, Project, Schedule
 
 NOTHING_CHANGED = "nothing changed since the last run (no new source files, no spec changes): nothing to refresh"
@@ -144,6 +145,8 @@ def run_local(
                 watch.check()  # the failure may be the server's death
                 if result.failed_expectation:
                     raise CheckFailed(f"expectation failed: {result.failed_expectation}")
+                if result.failures:
+                    raise CheckFailed(failed_tables(project, result.failures))
                 raise CheckFailed(f"pipeline run failed: {result.error}")
 
             checks_started = time.perf_counter()
@@ -281,4 +284,15 @@ def run_pipeline(
     result.failed = bool(events.errors) or any(t.state == "FAILED" for t in tables.values())
     if result.failed:
         result.error, result.failed_expectation = events.failure()
+        result.failures = events.failures
     return result
+
+
+def failed_tables(project: Project, failures: Mapping[str, SparkError]) -> str:
+    """Each failed table's error where its spec says what Spark rejected: file:line:col, key, snippet."""
+    located = [sql_diagnostic(project.table(name), "QUERY_UNRESOLVED" if error.resolving else "FLOW_FAILED",
+                              error.message, error.line, error.fragment)
+               for name, error in sorted(failures.items())]
+    count = f"{len(located)} table{'s' if len(located) != 1 else ''}"
+    when = "Spark rejected the query of" if all(e.resolving for e in failures.values()) else "the run failed in"
+    return f"{when} {count}:\n" + "\n".join(d.format() for d in located)

@@ -212,8 +212,18 @@ def session(layout: LocalLayout, echo: Callable[[str], None] = print) -> Any:
         os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # pyspark.sql.functions dispatches on this
         os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = info.token  # read when the channel is built
         spark = ConnectSession.builder.remote(info.url).create()
+    _quiet_query_errors()
     _SESSIONS[root] = (info.instance, spark)
     return spark
+
+
+def _quiet_query_errors() -> None:
+    """pyspark logs every error that carries a query context as JSON with the JVM's stack trace on
+    stderr, as it is raised; the run reports each failed table itself, in its spec's terms."""
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 @contextlib.contextmanager
