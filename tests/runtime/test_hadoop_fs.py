@@ -103,8 +103,15 @@ def test_without_a_jdk_the_server_keeps_hadoops_class_and_says_why(tmp_path, mon
     assert not any(line.startswith("spark.driver.extraClassPath") for line in defaults)
 
 
+def _user_cache_holding(ours: hadoop_fs.LocalFileSystem, home: Path) -> str:
+    """A user cache folder (XDG_CACHE_HOME) already holding the compiled class: no second `javac` run."""
+    assert ours.class_path is not None
+    shutil.copytree(ours.class_path, home / "tablesmith" / "hadoop-fs" / ours.class_path.name)
+    return str(home)
+
+
 def test_the_server_settings_name_the_compiled_class(tmp_path, monkeypatch, ours):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", _user_cache_holding(ours, tmp_path))
     defaults = LocalLayout(tmp_path / "out").spark_defaults().splitlines()
     file_system = hadoop_fs.local_file_system()
     assert f"spark.hadoop.fs.file.impl {hadoop_fs.CLASS_NAME}" in defaults
@@ -122,8 +129,9 @@ def test_a_source_that_does_not_compile_leaves_hadoops_class_and_the_compiler_me
 
 
 def test_tablesmith_hadoop_fs_asks_for_hadoops_class_even_when_ours_compiles(tmp_path, monkeypatch, ours):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", _user_cache_holding(ours, tmp_path))
     ours_defaults = LocalLayout(tmp_path / "out").spark_defaults()
+    assert f"spark.hadoop.fs.file.impl {hadoop_fs.CLASS_NAME}" in ours_defaults.splitlines()
     monkeypatch.setenv(hadoop_fs.CHOICE_ENV, "hadoop")
     file_system = hadoop_fs.local_file_system()
     assert file_system.class_name == hadoop_fs.HADOOP_CLASS_NAME and hadoop_fs.CHOICE_ENV in file_system.why_hadoops
