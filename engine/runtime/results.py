@@ -152,6 +152,7 @@ class SparkError:
     message: str  # error class and text, one line
     line: int | None = None  # 1-based line of the SQL text
     fragment: str = ""  # the part of that line it points at ("" when it does not say)
+    position: int | None = None  # 0-based column on that line, when it says
     resolving: bool = False  # found while checking the graph, before any flow read a row
 
 
@@ -164,15 +165,16 @@ def spark_error(event: str) -> SparkError:
         marks = context.group("marks")
         start, end = marks.find("^"), marks.rfind("^") + 1
         fragment = context.group("sql")[start:end].strip() if start >= 0 else ""
-        return SparkError(text[:context.start()].strip().splitlines()[0], int(context.group("line")), fragment, resolving)
+        return SparkError(text[:context.start()].strip().splitlines()[0], int(context.group("line")), fragment,
+                          int(context.group("pos")) - 1, resolving)
     first = text.strip().splitlines()[0] if text.strip() else event
     position = _ANALYSIS_POSITION.search(first)
     if position:
         message = first[:position.start()].strip()
         named = _QUOTED_NAME.search(message)  # e.g. the column it cannot resolve
         fragment = named.group(0).split(".")[-1].strip("`") if named else ""
-        return SparkError(message, int(position.group("line")), fragment, resolving)
-    return SparkError(first[:600], None, "", resolving)
+        return SparkError(message, int(position.group("line")), fragment, int(position.group("pos")), resolving)
+    return SparkError(first[:600], None, "", None, resolving)
 
 
 def first_error_line(text: str) -> str:

@@ -291,7 +291,7 @@ def run_pipeline(
 def failed_tables(project: Project, failures: Mapping[str, SparkError]) -> str:
     """Each failed table's error where its spec says what Spark rejected: file:line:col, key, snippet."""
     located = [sql_diagnostic(project.table(name), "QUERY_UNRESOLVED" if error.resolving else "FLOW_FAILED",
-                              error.message, error.line, error.fragment)
+                              error.message, error.line, error.fragment, error.position)
                for name, error in sorted(failures.items())]
     count = f"{len(located)} table{'s' if len(located) != 1 else ''}"
     when = "Spark rejected the query of" if all(e.resolving for e in failures.values()) else "the run failed in"

@@ -14,14 +14,16 @@ from engine.spec.loader import KeyPath, format_key_path, parse_marked, read_spec
 from engine.spec.model import Table
 
 
-def sql_diagnostic(table: Table, code: str, message: str, line: int | None, fragment: str) -> Diagnostic:
-    """`message` at the spec text Spark's `line` (1-based, of the query) and `fragment` point at.
+def sql_diagnostic(table: Table, code: str, message: str, line: int | None, fragment: str,
+                   position: int | None = None) -> Diagnostic:
+    """`message` at the spec text Spark's `line` (1-based, of the query) and `fragment` point at
+    (or, without a fragment, its `position`: 0-based on that line of the query).
 
     Tried in order: that line of the query, where the fragment is on it; a filter, column
     expression or expectation holding the fragment; the table's own spec (its first line).
     """
     where = table.location
-    found = None if table.derived_from else _find(table, line, fragment)  # a derived table's SQL is generated
+    found = None if table.derived_from else _find(table, line, fragment, position)  # a derived table's SQL is generated
     if found is None:
         return Diagnostic(where.file, where.line, where.col, code, f"{table.name}: {message}")
     text, path, at_line, at_col = found
@@ -29,7 +31,7 @@ def sql_diagnostic(table: Table, code: str, message: str, line: int | None, frag
                       snippet(text, at_line, at_col))
 
 
-def _find(table: Table, line: int | None, fragment: str) -> tuple[str, KeyPath, int, int] | None:
+def _find(table: Table, line: int | None, fragment: str, position: int | None) -> tuple[str, KeyPath, int, int] | None:
     file = table.location.file
     text, _ = read_spec_text(Path(file), file)
     if text is None:
@@ -46,7 +48,7 @@ def _find(table: Table, line: int | None, fragment: str) -> tuple[str, KeyPath, 
             block = lines[start.line - 1][start.col - 1:start.col] in ("|", ">")
             at = start.line + line if block else start.line
             if at <= len(lines) and query_lines[line - 1].strip() in lines[at - 1]:
-                col = _column(lines[at - 1], fragment, query_lines[line - 1])
+                col = _column(lines[at - 1], fragment, query_lines[line - 1], position)
                 if col:
                     return text, ("query",), at, col
     if fragment:
@@ -63,12 +65,17 @@ def _find(table: Table, line: int | None, fragment: str) -> tuple[str, KeyPath, 
     return None
 
 
-def _column(file_line: str, fragment: str, query_line: str) -> int:
-    """1-based column of the fragment on the file's line; the line's first character when absent."""
+def _column(file_line: str, fragment: str, query_line: str, position: int | None) -> int:
+    """1-based column of the fragment on the file's line (0: not there), else of the position, else
+    the line's first character."""
+    indent = len(file_line) - len(file_line.lstrip())
     if fragment:
         col = file_line.lower().find(fragment.lower())
         if col >= 0:
             return col + 1
         if fragment.lower() not in query_line.lower():
             return 0  # the fragment is not on this line of the query: the position is another text's
-    return len(file_line) - len(file_line.lstrip()) + 1
+    elif position is not None and "${" not in query_line[:position] and position < len(query_line):
+        # Spark counts in the query's line (references before it would move it); the file adds the block's indent.
+        return indent - (len(query_line) - len(query_line.lstrip())) + position + 1
+    return indent + 1

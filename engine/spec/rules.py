@@ -5,6 +5,7 @@ Each rule yields located Diagnostics; `check` runs all of them so a user sees ev
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ from typing import Callable, Iterable, Iterator
 
 from engine.graph import find_cycle
 from engine.sources.system_tables import SYSTEM_TABLES
+from engine.sources.system_tables import columns as system_columns
 from engine.spec.build import DEFAULT_ALERT_SCHEDULES
 from engine.spec.cache import SpecCache, content_key
 from engine.spec.errors import Diagnostic, snippet
 from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_names, column_sources, expression_columns,
-                                  may_derive_from, parse_expression, parse_query, with_placeholders)
+                                  flat_table_name, may_derive_from, parse_expression, parse_query, unknown_columns,
+                                  with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
 from engine.names import did_you_mean
@@ -37,7 +40,7 @@ from engine.spec.model import (
     Table,
     Widget,
 )
-from engine.sql.types import TypeSyntaxError, canonical, type_class
+from engine.sql.types import TypeSyntaxError, canonical, ddl, type_class
 
 SOURCE_PATTERNS = (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2)
 QUERY_PATTERNS = (Pattern.AGGREGATE, Pattern.VIEW)
@@ -304,7 +307,9 @@ def _fragment_diag(entry: SpecEntry, path: KeyPath, problem: SqlProblem, what: s
         block = loc.line - 1 < len(lines) and lines[loc.line - 1][loc.col - 1:loc.col].strip() in ("|", ">", "|-", ">-")
         line = loc.line + problem.line if block else loc.line + problem.line - 1
         if block and line - 1 < len(lines):
-            indent = len(lines[line - 1]) - len(lines[line - 1].lstrip())
+            # The block's indentation is its first content line's; sqlglot's column counts from there.
+            first = next((text for text in lines[loc.line:] if text.strip()), "")
+            indent = len(first) - len(first.lstrip())
             col = indent + max(problem.col - len(problem.near), 0) + 1
         elif line == loc.line:
             col = loc.col + max(problem.col - len(problem.near), 0)
@@ -336,6 +341,58 @@ def queries_parse(ctx: RuleContext) -> Iterator[Diagnostic]:
                     yield entry.diag(("columns", i, "name"), "QUERY_COLUMN_MISSING",
                                      f"'{column.name}' is declared but the query does not produce it"
                                      f"{_suggest(column.name.lower(), produced)}; it produces: {', '.join(parsed.output_columns)}")
+
+
+@rule
+def query_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Every column a query names is a column of a table it reads (a spec's declared columns, a
+    system table's documented ones) or a name the query defines: a typo fails here, not in Spark."""
+    for entry in ctx.primary():
+        t = entry.table
+        parsed = parse_query(t.query)[0] if t.query and "${" not in with_placeholders(t.query) else None
+        if parsed is None:
+            continue  # malformed references and syntax are reported by their own rules
+        schema = _read_schema(ctx, t)
+        if schema is None:
+            continue  # an unknown table is reported by references_resolve
+        columns = {c for read in schema.values() for c in read}
+        read = ", ".join(sorted(t.references))
+        for problem in _cached_unknown_columns(ctx.cache, t.query, parsed, schema):
+            name = problem.near
+            diagnostic = _fragment_diag(entry, ("query",), problem, "")
+            # sqlglot counts columns in the query as it parsed it (`${t}` written as `t`): the name on that line.
+            text = entry.positions.text.splitlines()[diagnostic.line - 1] if diagnostic.line else ""
+            starts = [m.start() + 1 for m in re.finditer(rf"(?<![\w$]){re.escape(name)}(?!\w)", text, re.IGNORECASE)]
+            col = min(starts, key=lambda start: abs(start - diagnostic.col)) if starts else diagnostic.col
+            yield dataclasses.replace(diagnostic, col=col, snippet=snippet(entry.positions.text, diagnostic.line, col),
+                                      message=f"'{name}' is not a column of {read}{_suggest(name.lower(), columns)}")
+
+
+def _read_schema(ctx: RuleContext, table: Table) -> dict[str, dict[str, str]] | None:
+    """flat_table_name -> {column: type} of every table the query reads; None when one is unknown."""
+    schema: dict[str, dict[str, str]] = {}
+    for name in table.references:
+        if name.startswith("system."):
+            if name not in SYSTEM_TABLES:
+                return None
+            schema[flat_table_name(name)] = {f.name: ddl(f.type) for f in system_columns(name)}
+        else:
+            known = ctx.known(name)
+            if known is None:
+                return None
+            schema[name] = {c.name: c.type for c in known.all_columns}
+    return schema
+
+
+def _cached_unknown_columns(cache: SpecCache, query: str, parsed, schema: dict[str, dict[str, str]]) -> list[SqlProblem]:
+    """unknown_columns, remembered by the query's text and the columns it reads."""
+    def compute() -> list[list]:
+        return [[p.code, p.message, p.line, p.col, p.near] for p in unknown_columns(parsed, schema) or []]
+
+    if not cache.enabled:
+        return [SqlProblem(*fields) for fields in compute()]
+    stored = cache.remember(content_key("unknown_columns", query, json.dumps(schema, sort_keys=True)), compute)
+    return [SqlProblem(*fields) for fields in stored]
 
 
 @rule

@@ -9,13 +9,14 @@ names every declared column, whose aggregates are grouped, and whose columns' li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Mapping
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 
 from engine.names import quoted_references, resolve_references
 
@@ -192,6 +193,100 @@ def _group_keys(group: exp.Group | None) -> dict[str, set]:
         if isinstance(key, exp.Column):
             keys["names"].add(key.name.lower())
     return keys
+
+
+def flat_table_name(reference: str) -> str:
+    """How `unknown_columns` names a table a query reads: one part (a system table's dots as `__`),
+    so spec tables and system tables sit at one depth in sqlglot's schema."""
+    return "_" + reference.replace(".", "__") if reference.startswith("system.") else reference
+
+
+def unknown_columns(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]) -> list[SqlProblem] | None:
+    """The columns a query names that no table it reads has and that it does not define itself.
+
+    `schema`: flat_table_name -> {column: type} of every table the query reads. sqlglot qualifies
+    the query against it; a column it leaves unresolved is reported only when its name is nowhere
+    else either (not a column of any table read, not an alias, a CTE's or subquery's column or a
+    lambda's variable anywhere in the query), so an unusual construct sqlglot does not follow is
+    never taken for a typo. Names such as `col1` (Spark's for an unnamed VALUES column) are left
+    alone. None when sqlglot cannot qualify the query.
+    """
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import traverse_scope
+
+    tables = {t: dict(c) for t, c in schema.items()}
+    if not _names_unknown(parsed.tree, tables):
+        return []  # the common case, without qualifying (the slow part)
+    # The names the query itself defines, as written (qualifying adds an alias to each output column).
+    known = {i.name.lower() for i in parsed.tree.find_all(exp.Identifier) if not isinstance(i.parent, exp.Column)}
+    known |= {column.lower() for columns in schema.values() for column in columns}
+    problems: dict[tuple[str, int, int], SqlProblem] = {}
+    unknown_qualified: set[str] = set()  # `alias.name` with no such column: sqlglot stops at the first
+    for _ in range(_MAX_QUALIFY_PASSES):
+        tree = parsed.tree.copy()
+        for table in tree.find_all(exp.Table):  # one depth for sqlglot's schema: system.a.b -> _system__a__b
+            table.set("this", exp.to_identifier(_flat_name(table)))
+            table.set("db", None)
+            table.set("catalog", None)
+        for column in list(tree.find_all(exp.Column)):
+            if column.table and column.name.lower() in unknown_qualified:
+                _add(problems, column)
+                column.replace(exp.Null())
+        try:
+            qualified = qualify(tree, dialect=DIALECT, schema=tables, validate_qualify_columns=False, quote_identifiers=False)
+            scopes = list(traverse_scope(qualified))
+            break
+        except OptimizeError as error:
+            unknown = _UNKNOWN_QUALIFIED.fullmatch(str(error))
+            if unknown is None or unknown.group(1).lower() in unknown_qualified:
+                return None
+            unknown_qualified.add(unknown.group(1).lower())
+        except (SqlglotError, ValueError, KeyError):
+            return None
+    else:
+        return None
+    for scope in scopes:
+        candidates = list(scope.unqualified_columns)
+        if not scope.is_correlated_subquery and not scope.pivots:
+            candidates += scope.external_columns
+        for column in candidates:
+            if column.name.lower() in known or _SPARK_DEFAULT_NAME.fullmatch(column.name.lower()):
+                continue
+            _add(problems, column)
+    first: dict[str, SqlProblem] = {}  # each name once, where the query first names it
+    for problem in sorted(problems.values(), key=lambda p: (p.line, p.col)):
+        first.setdefault(problem.near.lower(), problem)
+    return list(first.values())
+
+
+def _flat_name(table: exp.Table) -> str:
+    return flat_table_name(".".join(part for part in (table.catalog, table.db, table.name) if part))
+
+
+def _names_unknown(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]]) -> bool:
+    """Some column the query names is not plainly there: `t.c` where t reads a table without c, or a
+    name no table read has and the query does not define. Then qualifying decides."""
+    columns = {table.lower(): {c.lower() for c in read} for table, read in schema.items()}
+    known = {i.name.lower() for i in tree.find_all(exp.Identifier) if not isinstance(i.parent, exp.Column)}
+    known |= {c for read in columns.values() for c in read}
+    by_alias = {t.alias_or_name.lower(): columns[_flat_name(t).lower()] for t in tree.find_all(exp.Table)
+                if _flat_name(t).lower() in columns}
+    for column in tree.find_all(exp.Column):
+        name = column.name.lower()
+        of_table = by_alias.get(column.table.lower()) if column.table else None
+        if name not in (of_table if of_table is not None else known):
+            return True
+    return False
+
+
+def _add(problems: dict[tuple[str, int, int], SqlProblem], column: exp.Column) -> None:
+    line, col = int(column.this.meta.get("line") or 0), int(column.this.meta.get("col") or 0)
+    problems.setdefault((column.name.lower(), line, col), SqlProblem("UNKNOWN_COLUMN", column.name, line, col, column.name))
+
+
+_SPARK_DEFAULT_NAME = re.compile(r"col\d+")
+_UNKNOWN_QUALIFIED = re.compile(r"Unknown column: (.+)")
+_MAX_QUALIFY_PASSES = 20
 
 
 def may_derive_from(parsed: ParsedQuery, columns: set[str]) -> bool:

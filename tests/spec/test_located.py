@@ -42,6 +42,13 @@ def test_a_line_of_a_block_query_and_the_fragment_on_it(project):
     assert found.key_path == "query" and found.message == "daily_cost: [X] boom" and "^" in found.snippet
 
 
+def test_a_position_without_a_fragment_counts_from_the_query_line(project):
+    table = project.table("daily_cost")
+    line = table.query.splitlines()[2]  # "         CAST(SUM(u.usage_quantity * p.price) AS DECIMAL(38,6)) AS total_cost_usd"
+    found = sql_diagnostic(table, "QUERY_UNRESOLVED", "[X] boom", 3, "", line.index("SUM("))
+    assert (found.line, found.col) == _at(Path(found.file), "SUM(u.usage_quantity * p.price)")
+
+
 def test_a_one_line_query(project):
     table = project.table("cost_by_job_name")
     found = sql_diagnostic(table, "QUERY_UNRESOLVED", "[X] boom", 1, "usage_quantity")
