@@ -20,6 +20,13 @@ def resolve_references(query: str, resolve: Callable[[str], str]) -> str:
     return REFERENCE.sub(lambda m: resolve(m.group(1)), query)
 
 
+def flat_table_name(reference: str) -> str:
+    """A referenced table's name in one part: a system table's as `_system__<schema>__<table>` (no
+    spec table's name starts with `_`), a spec table's as it is. Local runs read each system table
+    through a temporary view of that name; validate qualifies queries with it."""
+    return "_" + reference.replace(".", "__") if reference.startswith("system.") else reference
+
+
 def quoted_references(query: str) -> str:
     """Every `${a.b}` as `` `a`.`b` ``: the query as sqlglot parses it, each reference a quoted table name."""
     return resolve_references(query, lambda name: sql_identifier(*name.split(".")))

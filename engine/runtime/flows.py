@@ -21,14 +21,14 @@ from engine.runtime.queries import (
     scd2_current_query,
     source_projection,
 )
-from engine.names import resolve_references
+from engine.names import flat_table_name, resolve_references
 from engine.runtime.sources import SystemSource
 from engine.spec.model import DatasetKind, OnViolation, Pattern, ProjectSettings, Table
 
 
 def system_view_name(name: str) -> str:
     """Local runs expose each system table a query names as a pipeline temporary view."""
-    return "_" + name.replace(".", "__")
+    return flat_table_name(name)
 
 
 @dataclass(frozen=True)

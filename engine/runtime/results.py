@@ -43,7 +43,7 @@ class RunResult:
     failed: bool = False
     error: str = ""
     failed_expectation: str = ""
-    failures: dict[str, "SparkError"] = field(default_factory=dict)  # table -> why its flow failed
+    failures: dict[str, SparkError] = field(default_factory=dict)  # table -> why its flow failed
     seconds: float = 0.0
     session_seconds: float = 0.0  # connecting to (or starting) the warm Spark server
     flow_seconds: float = 0.0  # registration, graph and flows

@@ -18,12 +18,12 @@ from engine.sources.system_tables import columns as system_columns
 from engine.spec.build import DEFAULT_ALERT_SCHEDULES
 from engine.spec.cache import SpecCache, content_key
 from engine.spec.errors import Diagnostic, snippet
-from engine.sql.fragments import (SqlProblem, aggregate_problems, bare_table_names, column_sources, expression_columns,
-                                  flat_table_name, may_derive_from, parse_expression, parse_query, unknown_columns,
+from engine.sql.fragments import (ParsedQuery, SqlProblem, aggregate_problems, bare_table_names, column_sources,
+                                  expression_columns, may_derive_from, parse_expression, parse_query, unknown_columns,
                                   with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
-from engine.names import did_you_mean
+from engine.names import did_you_mean, flat_table_name
 from engine.spec.model import (
     CONSOLIDATED_PREFIX,
     IDENTIFIER_COLUMNS,
@@ -384,7 +384,8 @@ def _read_schema(ctx: RuleContext, table: Table) -> dict[str, dict[str, str]] | 
     return schema
 
 
-def _cached_unknown_columns(cache: SpecCache, query: str, parsed, schema: dict[str, dict[str, str]]) -> list[SqlProblem]:
+def _cached_unknown_columns(cache: SpecCache, query: str, parsed: ParsedQuery,
+                            schema: dict[str, dict[str, str]]) -> list[SqlProblem]:
     """unknown_columns, remembered by the query's text and the columns it reads."""
     def compute() -> list[list]:
         return [[p.code, p.message, p.line, p.col, p.near] for p in unknown_columns(parsed, schema) or []]

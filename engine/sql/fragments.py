@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 
-from engine.names import quoted_references, resolve_references
+from engine.names import flat_table_name, quoted_references, resolve_references
 
 DIALECT = "databricks"
 
@@ -193,12 +193,6 @@ def _group_keys(group: exp.Group | None) -> dict[str, set]:
         if isinstance(key, exp.Column):
             keys["names"].add(key.name.lower())
     return keys
-
-
-def flat_table_name(reference: str) -> str:
-    """How `unknown_columns` names a table a query reads: one part (a system table's dots as `__`),
-    so spec tables and system tables sit at one depth in sqlglot's schema."""
-    return "_" + reference.replace(".", "__") if reference.startswith("system.") else reference
 
 
 def unknown_columns(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]) -> list[SqlProblem] | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.names import resolve_references
+from engine.names import flat_table_name, resolve_references
 from engine.sources.system_tables import columns as system_columns
-from engine.sql.fragments import flat_table_name, parse_query, unknown_columns
+from engine.sql.fragments import parse_query, unknown_columns
 from engine.sql.types import ddl
 
 USAGE = "system.billing.usage"
