@@ -211,9 +211,7 @@ def unknown_columns(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]
     tables = {t: dict(c) for t, c in schema.items()}
     if not _names_unknown(parsed.tree, tables):
         return []  # the common case, without qualifying (the slow part)
-    # The names the query itself defines, as written (qualifying adds an alias to each output column).
-    known = {i.name.lower() for i in parsed.tree.find_all(exp.Identifier) if not isinstance(i.parent, exp.Column)}
-    known |= {column.lower() for columns in schema.values() for column in columns}
+    known = _plain_names(parsed.tree, tables)
     problems: dict[tuple[str, int, int], SqlProblem] = {}
     unknown_qualified: set[str] = set()  # `alias.name` with no such column: sqlglot stops at the first
     for _ in range(_MAX_QUALIFY_PASSES):
@@ -261,8 +259,7 @@ def _names_unknown(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]]
     """Some column the query names is not plainly there: `t.c` where t reads a table without c, or a
     name no table read has and the query does not define. Then qualifying decides."""
     columns = {table.lower(): {c.lower() for c in read} for table, read in schema.items()}
-    known = {i.name.lower() for i in tree.find_all(exp.Identifier) if not isinstance(i.parent, exp.Column)}
-    known |= {c for read in columns.values() for c in read}
+    known = _plain_names(tree, schema)
     by_alias = {t.alias_or_name.lower(): columns[_flat_name(t).lower()] for t in tree.find_all(exp.Table)
                 if _flat_name(t).lower() in columns}
     for column in tree.find_all(exp.Column):
@@ -271,6 +268,14 @@ def _names_unknown(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]]
         if name not in (of_table if of_table is not None else known):
             return True
     return False
+
+
+def _plain_names(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]]) -> set[str]:
+    """Lower-case names no column reference can be a typo of: every column of the tables read, and
+    every name the query defines as written (aliases, CTE and subquery columns, lambda variables;
+    read before qualifying, which adds an alias to each output column)."""
+    names = {i.name.lower() for i in tree.find_all(exp.Identifier) if not isinstance(i.parent, exp.Column)}
+    return names | {column.lower() for columns in schema.values() for column in columns}
 
 
 def _add(problems: dict[tuple[str, int, int], SqlProblem], column: exp.Column) -> None:
