@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("usage_raw", "jobs_hist", "jobs_hist_current", "prices", "sku_owners", "daily_cost", "cost_by_job_name", "workspaces")
 KILL_TIMEOUT = 600.0
 # This folder's server runs Hadoop's own local file system class: it starts a `chmod` process per
-# file, which keeps a tiny table's task output in `_temporary` long enough for the 5 ms poll below
-# to catch the write (ours commits such a write within a few milliseconds: the poll missed it).
+# file and folder, which keeps a tiny table's write job open long enough for the 5 ms poll below to
+# catch it (ours commits such a write within a few milliseconds: the poll missed it).
 HADOOP_FS = {hadoop_fs.CHOICE_ENV: "hadoop"}
 
 
@@ -101,13 +101,9 @@ def _table_dir(crash, table: str) -> Path:
 
 
 def _writing(crash, table: str):
-    """Task output of the table's write job exists: the job is between its first task and its commit."""
-    def reached() -> bool:
-        try:
-            return any((_table_dir(crash, table) / "_temporary").rglob("*.parquet"))
-        except OSError:  # the folder moved under the walk
-            return False
-    return reached
+    """The table's write job is under way: its `_temporary` folder exists from the job's set-up to its
+    commit (waiting for task output files as well missed the write now and then on a loaded machine)."""
+    return lambda: (_table_dir(crash, table) / "_temporary").is_dir()
 
 
 def _contents(spark, schema: str, table: str) -> list[str]:
