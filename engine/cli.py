@@ -215,7 +215,7 @@ def graph(specs: Path, shape: str) -> None:
               help="tables to refresh, with everything downstream of them: comma-separated, or the option repeated")
 def run(specs: Path, source: Path | None, output: Path, full_refresh: bool, select: tuple[str, ...]) -> None:
     from engine.runtime.local import LocalLayout, RunObserver, run_local
-    from engine.runtime.run import NOTHING_CHANGED, nothing_changed
+    from engine.runtime.run import NOTHING_CHANGED, check_selection, nothing_changed
 
     # Every --select counts (click keeps only the last value of a plain option).
     selected = list(dict.fromkeys(name.strip() for value in select for name in value.split(",") if name.strip()))
@@ -223,6 +223,7 @@ def run(specs: Path, source: Path | None, output: Path, full_refresh: bool, sele
         say(NOTHING_CHANGED)  # no spec or source file changed since the last run: not even a validation
         return
     project = load_project(specs)  # bad specs stop here, before any data or JVM
+    check_selection(project, selected)
     if source is None:
         source = _demo_source(Path(project.settings.source_root))
     observer = _rich_run_observer() if stdout_is_terminal() else RunObserver(say)

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from engine.names import did_you_mean
 from engine.runtime import guard, layout as files, observed, quality, server
 from engine.runtime.entry import Registration, register_pipeline, skipped_tables
 from engine.runtime.layout import LocalLayout
@@ -39,6 +40,16 @@ STORED_BATCH = (DatasetKind.MATERIALIZED_VIEW, DatasetKind.VIEW)
 # No flow retries: locally a failure (a fail expectation, a bad query) is deterministic, and each
 # retry waits its back-off before failing the same way.
 GRAPH_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.pipelines.maxFlowRetryAttempts": "0"}
+
+
+def check_selection(project: Project, select: Sequence[str]) -> None:
+    """UserError naming each --select name that is no table of the project, with the nearest one."""
+    from engine.errors import UserError
+
+    unknown = sorted(set(select) - set(project.table_names))
+    if unknown:
+        named = ", ".join(name + did_you_mean(name, project.table_names) for name in unknown)
+        raise UserError(f"--select names unknown tables: {named}")
 
 
 def run_local(
@@ -72,9 +83,7 @@ def run_local(
         from engine.spec import load_project
 
         project = load_project(specs_dir)  # bad specs stop here, before any JVM starts
-    unknown = sorted(set(select) - set(project.table_names))
-    if unknown:
-        raise UserError(f"--select names unknown tables: {', '.join(unknown)}")
+    check_selection(project, select)
     source_root = source or Path(project.settings.source_root)
     if not source_root.is_dir():
         raise UserError(f"source {source_root} is not a folder (expected <schema>/<table>/ folders of Parquet "

@@ -120,7 +120,16 @@ def test_run_takes_every_select_option_and_comma_lists(tmp_path, capsys):
     unknown names stop the run before any data is read or Spark starts."""
     (tmp_path / "source").mkdir()
     code = main(["run", "--specs", "specs", "--source", str(tmp_path / "source"), "--output", str(tmp_path / "out"),
-                 "--select", "no_such_a", "--select", "billing_summary, no_such_b", "--select", "no_such_a"])
+                 "--select", "no_such_a", "--select", "billing_summary, no_such_b", "--select", "no_such_a,cost_by_skus"])
     assert code == 2
-    assert capsys.readouterr().err == "error: --select names unknown tables: no_such_a, no_such_b\n"
+    assert capsys.readouterr().err == ("error: --select names unknown tables: cost_by_skus (did you mean 'cost_by_sku'?), "
+                                       "no_such_a, no_such_b\n")
     assert not (tmp_path / "out" / "server").exists()
+
+
+def test_an_unknown_select_stops_before_demo_data_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the catalog's source_root, .tablesmith/source, is relative to it
+    code = main(["run", "--specs", str(ROOT / "specs"), "--output", str(tmp_path / "out"), "--select", "jobs_curent"])
+    assert code == 2
+    assert capsys.readouterr().err == "error: --select names unknown tables: jobs_curent (did you mean 'jobs_current'?)\n"
+    assert not (tmp_path / ".tablesmith").exists() and not (tmp_path / "out").exists()
