@@ -6,6 +6,7 @@ Each rule yields located Diagnostics; `check` runs all of them so a user sees ev
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from engine.spec.build import DEFAULT_ALERT_SCHEDULES
 from engine.spec.cache import SpecCache, content_key
 from engine.spec.errors import Diagnostic, snippet
 from engine.sql.fragments import (ParsedQuery, SqlProblem, aggregate_problems, bare_table_names, column_sources,
-                                  expression_columns, may_derive_from, parse_expression, parse_query, unknown_columns,
+                                  expression_columns, may_derive_from, parse_expression, parse_query, selected_from,
+                                  unknown_columns, unknown_fields,
                                   with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
@@ -346,7 +348,8 @@ def queries_parse(ctx: RuleContext) -> Iterator[Diagnostic]:
 @rule
 def query_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
     """Every column a query names is a column of a table it reads (a spec's declared columns, a
-    system table's documented ones) or a name the query defines: a typo fails here, not in Spark."""
+    system table's documented ones) or a name the query defines, and every STRUCT field it reads is
+    one of its type's: a typo fails here, not in Spark."""
     for entry in ctx.primary():
         t = entry.table
         parsed = parse_query(t.query)[0] if t.query and "${" not in with_placeholders(t.query) else None
@@ -357,6 +360,7 @@ def query_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
             continue  # an unknown table is reported by references_resolve
         columns = {c for read in schema.values() for c in read}
         read = ", ".join(sorted(t.references))
+        by_flat_name = {flat_table_name(name): name for name in t.references}
         for problem in _cached_unknown_columns(ctx.cache, t.query, parsed, schema):
             name = problem.near
             diagnostic = _fragment_diag(entry, ("query",), problem, "")
@@ -364,31 +368,86 @@ def query_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
             text = entry.positions.text.splitlines()[diagnostic.line - 1] if diagnostic.line else ""
             starts = [m.start() + 1 for m in re.finditer(rf"(?<![\w$]){re.escape(name)}(?!\w)", text, re.IGNORECASE)]
             col = min(starts, key=lambda start: abs(start - diagnostic.col)) if starts else diagnostic.col
+            if problem.code == "UNKNOWN_STRUCT_FIELD":
+                message = problem.message
+            elif problem.message in by_flat_name:  # `alias.name`: that table's columns
+                table = by_flat_name[problem.message]
+                message = f"'{name}' is not a column of {table}{_suggest(name.lower(), schema[problem.message])}"
+            else:
+                message = f"'{name}' is not a column of {read}{_suggest(name.lower(), columns)}"
             yield dataclasses.replace(diagnostic, col=col, snippet=snippet(entry.positions.text, diagnostic.line, col),
-                                      message=f"'{name}' is not a column of {read}{_suggest(name.lower(), columns)}")
+                                      message=message)
 
 
 def _read_schema(ctx: RuleContext, table: Table) -> dict[str, dict[str, str]] | None:
     """flat_table_name -> {column: type} of every table the query reads; None when one is unknown."""
     schema: dict[str, dict[str, str]] = {}
     for name in table.references:
-        if name.startswith("system."):
-            if name not in SYSTEM_TABLES:
-                return None
-            schema[flat_table_name(name)] = {f.name: ddl(f.type) for f in system_columns(name)}
-        else:
-            known = ctx.known(name)
-            if known is None:
-                return None
-            schema[name] = {c.name: c.type for c in known.all_columns}
+        columns = _columns_of(ctx, name)
+        if columns is None:
+            return None
+        schema[flat_table_name(name)] = columns
     return schema
+
+
+def _columns_of(ctx: RuleContext, name: str) -> dict[str, str] | None:
+    """{column: type} of a system table (the registry's documented columns) or a spec table; None when unknown."""
+    if name.startswith("system."):
+        return {f.name: ddl(f.type) for f in system_columns(name)} if name in SYSTEM_TABLES else None
+    known = ctx.known(name)
+    return None if known is None else {c.name: c.type for c in known.all_columns}
+
+
+@rule
+def source_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A table read from a source (stream, snapshot, SCD2) selects each declared column from it, by its
+    expr or, without one, by its name, after the filter: each name and STRUCT field they read is the
+    source's, checked as a query's are (a typo in a bronze table's flattening fails here, not in Spark)."""
+    for entry in ctx.primary():
+        t = entry.table
+        if t.pattern not in (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2) or not t.source:
+            continue
+        columns = _columns_of(ctx, t.source)
+        if columns is None:
+            continue  # an unknown source is reported by references_resolve
+        schema_key = (flat_table_name(t.source), tuple(sorted(columns.items())))
+        fragments = [(("filter",), t.filter)] if t.filter else []
+        for i, column in enumerate(t.columns):
+            if column.expr:
+                fragments.append((("columns", i, "expr"), column.expr))
+            elif _PLAIN_NAME.fullmatch(column.name):
+                fragments.append((("columns", i, "name"), column.name))
+        for path, text in fragments:
+            for problem in _source_problems(text, schema_key):
+                diagnostic = _fragment_diag(entry, path, problem, "")
+                message = problem.message if problem.code == "UNKNOWN_STRUCT_FIELD" else (
+                    f"'{problem.near}' is not a column of {t.source}{_suggest(problem.near.lower(), columns)}"
+                    + ("" if path[-1] != "name" else ": a column without `expr` is read from the source by its name"))
+                yield dataclasses.replace(diagnostic, message=message)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@functools.lru_cache(maxsize=4096)
+def _source_problems(text: str, schema_key: tuple[str, tuple[tuple[str, str], ...]]) -> tuple[SqlProblem, ...]:
+    """Unknown columns and STRUCT fields of one expression evaluated on one source table (each distinct
+    pair worked out once: a project's copies of a spec, or its many flattened fields, repeat them)."""
+    expression, problem = parse_expression(text)
+    if expression is None or problem is not None:
+        return ()  # reported by expressions_parse
+    source, columns = schema_key
+    parsed = selected_from(expression, source)
+    schema = {source: dict(columns)}
+    return tuple((unknown_columns(parsed, schema) or []) + unknown_fields(parsed, schema))
 
 
 def _cached_unknown_columns(cache: SpecCache, query: str, parsed: ParsedQuery,
                             schema: dict[str, dict[str, str]]) -> list[SqlProblem]:
     """unknown_columns, remembered by the query's text and the columns it reads."""
     def compute() -> list[list]:
-        return [[p.code, p.message, p.line, p.col, p.near] for p in unknown_columns(parsed, schema) or []]
+        found = (unknown_columns(parsed, schema) or []) + unknown_fields(parsed, schema)
+        return [[p.code, p.message, p.line, p.col, p.near] for p in found]
 
     if not cache.enabled:
         return [SqlProblem(*fields) for fields in compute()]

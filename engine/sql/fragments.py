@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 
-from engine.names import flat_table_name, quoted_references, resolve_references
+from engine.names import did_you_mean, flat_table_name, quoted_references, resolve_references
 
 DIALECT = "databricks"
 
@@ -90,6 +90,12 @@ def expression_columns(text: str) -> tuple[tuple[str, ...] | None, str]:
     bound = {p.name.lower() for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
     roots = [column.table or column.name for column in tree.find_all(exp.Column)]
     return tuple(r for r in roots if r.lower() not in bound), ""
+
+
+def selected_from(expression: exp.Expression, table: str) -> ParsedQuery:
+    """`SELECT <expression> FROM <table>` as a parsed query, the expression keeping its own line and
+    column: how a source table's column expressions and filter are checked like a query."""
+    return ParsedQuery(exp.select(expression.copy()).from_(exp.to_table(exp.to_identifier(table).sql())), None)
 
 
 @lru_cache(maxsize=1024)
@@ -203,7 +209,8 @@ def unknown_columns(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]
     else either (not a column of any table read, not an alias, a CTE's or subquery's column or a
     lambda's variable anywhere in the query), so an unusual construct sqlglot does not follow is
     never taken for a typo. Names such as `col1` (Spark's for an unnamed VALUES column) are left
-    alone. None when sqlglot cannot qualify the query.
+    alone. A problem's message is the flat name of the table a qualified reference (`t.c`) names, or
+    "". None when sqlglot cannot qualify the query.
     """
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.optimizer.scope import traverse_scope
@@ -220,9 +227,10 @@ def unknown_columns(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]
             table.set("this", exp.to_identifier(_flat_name(table)))
             table.set("db", None)
             table.set("catalog", None)
+        by_alias = {table.alias_or_name.lower(): table.name for table in tree.find_all(exp.Table)}
         for column in list(tree.find_all(exp.Column)):
             if column.table and column.name.lower() in unknown_qualified:
-                _add(problems, column)
+                _add(problems, column.this, of_table=by_alias.get(column.table.lower(), ""))
                 column.replace(exp.Null())
         try:
             qualified = qualify(tree, dialect=DIALECT, schema=tables, validate_qualify_columns=False, quote_identifiers=False)
@@ -242,9 +250,11 @@ def unknown_columns(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]
         if not scope.is_correlated_subquery and not scope.pivots:
             candidates += scope.external_columns
         for column in candidates:
-            if column.name.lower() in known or _SPARK_DEFAULT_NAME.fullmatch(column.name.lower()):
-                continue
-            _add(problems, column)
+            head = column.args.get("table")
+            if isinstance(head, exp.Identifier) and head.name.lower() not in known:
+                _add(problems, head)  # `usage_metadat.job_id`: neither a table nor a column is called so
+            elif not (column.name.lower() in known or _SPARK_DEFAULT_NAME.fullmatch(column.name.lower())):
+                _add(problems, column.this)
     first: dict[str, SqlProblem] = {}  # each name once, where the query first names it
     for problem in sorted(problems.values(), key=lambda p: (p.line, p.col)):
         first.setdefault(problem.near.lower(), problem)
@@ -262,10 +272,13 @@ def _names_unknown(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]]
     known = _plain_names(tree, schema)
     by_alias = {t.alias_or_name.lower(): columns[_flat_name(t).lower()] for t in tree.find_all(exp.Table)
                 if _flat_name(t).lower() in columns}
+    every_column = {column for read in columns.values() for column in read}
     for column in tree.find_all(exp.Column):
-        name = column.name.lower()
-        of_table = by_alias.get(column.table.lower()) if column.table else None
-        if name not in (of_table if of_table is not None else known):
+        name, qualifier = column.name.lower(), column.table.lower()
+        if qualifier in every_column and qualifier not in by_alias:
+            continue  # `struct_column.field`: unknown_fields checks the field
+        of_table = by_alias.get(qualifier) if qualifier else None
+        if name not in (of_table if of_table is not None else known) or (qualifier and qualifier not in known):
             return True
     return False
 
@@ -278,9 +291,81 @@ def _plain_names(tree: exp.Expression, schema: Mapping[str, Mapping[str, str]]) 
     return names | {column.lower() for columns in schema.values() for column in columns}
 
 
-def _add(problems: dict[tuple[str, int, int], SqlProblem], column: exp.Column) -> None:
-    line, col = int(column.this.meta.get("line") or 0), int(column.this.meta.get("col") or 0)
-    problems.setdefault((column.name.lower(), line, col), SqlProblem("UNKNOWN_COLUMN", column.name, line, col, column.name))
+def _add(problems: dict[tuple[str, int, int], SqlProblem], name: exp.Identifier, of_table: str = "") -> None:
+    """`of_table`: the (flat) name of the table a qualified reference names, as the problem's message."""
+    line, col = int(name.meta.get("line") or 0), int(name.meta.get("col") or 0)
+    problems.setdefault((name.name.lower(), line, col), SqlProblem("UNKNOWN_COLUMN", of_table, line, col, name.name))
+
+
+
+def unknown_fields(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]]) -> list[SqlProblem]:
+    """`s.f` (or `t.s.f`, `s.f.g`) where s is a STRUCT column of a table the query reads and f is none of
+    its fields, at any depth; an ARRAY of structs is looked into as Spark does (`arr.f`: every element's f).
+
+    `schema` as for unknown_columns, with Spark SQL types. Only paths that cannot mean anything else are
+    checked: a head the query itself defines (an alias, a CTE's or a lambda's name) or that two tables
+    read with different types are skipped, and so is a path once it reaches a MAP or a scalar.
+    """
+    types: dict[str, set[str]] = {}
+    for columns in schema.values():
+        for column, type_text in columns.items():
+            types.setdefault(column.lower(), set()).add(type_text)
+    structs = {name for name, texts in types.items() if any("struct" in t.lower() for t in texts)}
+    paths = sorted((path for path in (_dotted_path(c) for c in parsed.tree.find_all(exp.Column)) if len(path) > 1),
+                   key=lambda path: (int(path[-1].meta.get("line") or 0), int(path[-1].meta.get("col") or 0)))
+    if not any(identifier.name.lower() in structs for path in paths for identifier in path[:2]):
+        return []  # the common case: no path starts at a struct column
+    tables = {t.alias_or_name.lower() for t in parsed.tree.find_all(exp.Table)}
+    defined = {i.name.lower() for i in parsed.tree.find_all(exp.Identifier)
+               if not isinstance(i.parent, (exp.Column, exp.Dot, exp.Table))}
+    problems: dict[str, SqlProblem] = {}  # each wrong path once, where the query first names it
+    for path in paths:
+        if path[0].name.lower() in tables and len(path) > 2:
+            path = path[1:]
+        head = path[0].name.lower()
+        if head not in structs or head in defined or len(types[head]) != 1:
+            continue
+        problem = _field_problem(_data_type(next(iter(types[head]))), path)
+        if problem is not None:
+            problems.setdefault(problem.message.lower(), problem)
+    return sorted(problems.values(), key=lambda p: (p.line, p.col))
+
+
+def _dotted_path(column: exp.Column) -> list[exp.Identifier]:
+    """The identifiers of `a.b.c...` as written, the column's parts and the dots sqlglot parsed after them."""
+    path = [part for part in column.parts if isinstance(part, exp.Identifier)]
+    node: exp.Expression = column
+    while isinstance(node.parent, exp.Dot) and node.parent.this is node and isinstance(node.parent.expression, exp.Identifier):
+        node = node.parent
+        path.append(node.expression)
+    return path
+
+
+def _field_problem(data_type: exp.DataType | None, path: list[exp.Identifier]) -> SqlProblem | None:
+    walked = path[0].name
+    for identifier in path[1:]:
+        while data_type is not None and data_type.this == exp.DataType.Type.ARRAY and data_type.expressions:
+            data_type = data_type.expressions[0]
+        if data_type is None or data_type.this != exp.DataType.Type.STRUCT:
+            return None
+        fields = {f.name.lower(): (f.name, f.args.get("kind")) for f in data_type.expressions if isinstance(f, exp.ColumnDef)}
+        found = fields.get(identifier.name.lower())
+        if found is None:
+            names = sorted(name for name, _ in fields.values())
+            hint = did_you_mean(identifier.name, names) or f" (its fields: {', '.join(names)})"
+            line, col = int(identifier.meta.get("line") or 0), int(identifier.meta.get("col") or 0)
+            return SqlProblem("UNKNOWN_STRUCT_FIELD", f"'{identifier.name}' is not a field of the STRUCT {walked}{hint}",
+                              line, col, identifier.name)
+        walked, data_type = f"{walked}.{found[0]}", found[1]
+    return None
+
+
+@lru_cache(maxsize=512)
+def _data_type(text: str) -> exp.DataType | None:
+    try:
+        return exp.DataType.build(text, dialect=DIALECT)
+    except (SqlglotError, ValueError):
+        return None
 
 
 _SPARK_DEFAULT_NAME = re.compile(r"col\d+")

@@ -33,10 +33,10 @@ DECORATOR = {DatasetKind.STREAMING_TABLE: ("table", "StreamingTable"),
              DatasetKind.VIEW: ("materialized_view", "MaterializedView"),  # persisted view: published as an MV
              DatasetKind.TEMPORARY_VIEW: ("temporary_view", "TemporaryView")}
 
-SOURCES = {  # pattern -> (source or query, columns, key)
-    "stream": ("source: system.billing.usage", [("record_id", "STRING"), ("usage_date", "DATE"), ("usage_quantity", "DECIMAL(38,18)"), ("owner_email", "STRING")], "record_id"),
-    "snapshot": ("source: system.billing.list_prices", [("sku_name", "STRING"), ("price_start_time", "TIMESTAMP"), ("currency_code", "STRING"), ("owner_email", "STRING")], "sku_name"),
-    "scd2": ("source: system.lakeflow.jobs", [("workspace_id", "STRING"), ("job_id", "STRING"), ("name", "STRING"), ("change_time", "TIMESTAMP"), ("delete_time", "TIMESTAMP"), ("owner_email", "STRING")], "job_id"),
+SOURCES = {  # pattern -> (source or query, columns (name, type[, expr read from the source]), key)
+    "stream": ("source: system.billing.usage", [("record_id", "STRING"), ("usage_date", "DATE"), ("usage_quantity", "DECIMAL(38,18)"), ("owner_email", "STRING", "identity_metadata.run_as")], "record_id"),
+    "snapshot": ("source: system.billing.list_prices", [("sku_name", "STRING"), ("price_start_time", "TIMESTAMP"), ("currency_code", "STRING"), ("owner_email", "STRING", "account_id")], "sku_name"),
+    "scd2": ("source: system.lakeflow.jobs", [("workspace_id", "STRING"), ("job_id", "STRING"), ("name", "STRING"), ("change_time", "TIMESTAMP"), ("delete_time", "TIMESTAMP"), ("owner_email", "STRING", "run_as")], "job_id"),
     "aggregate": ("query: SELECT sku_name, SUM(usage_quantity) AS total, MAX(identity_metadata.run_as) AS owner_email FROM ${system.billing.usage} GROUP BY sku_name",
                   [("sku_name", "STRING"), ("total", "DECIMAL(38,18)"), ("owner_email", "STRING")], "sku_name"),
     "view": ("query: SELECT workspace_id, workspace_name AS owner_email FROM ${system.access.workspaces_latest}", [("workspace_id", "STRING"), ("owner_email", "STRING")], "workspace_id"),
@@ -64,7 +64,8 @@ def spec_text(pattern: str, level: str, share: str) -> str:
     pii = share == "include_pii"
     lines = [f"name: {cell_name(pattern, level, share)}", f"description: Cell {pattern} / {level} / {share}.",
              "domain: billing", "layer: silver", f"pattern: {'view' if pattern.endswith('view') else pattern}", body, "columns:"]
-    lines += [f"  - {{name: {c}, type: \"{t}\", description: {c}.{', pii: true' if pii and c == 'owner_email' else ''}}}" for c, t in columns]
+    lines += [f"  - {{name: {c}, type: \"{t}\"{''.join(f', expr: {e}' for e in expr)}, description: {c}."
+              f"{', pii: true' if pii and c == 'owner_email' else ''}}}" for c, t, *expr in columns]
     lines.append(f"keys: [{'workspace_id, ' if pattern == 'scd2' else ''}{key}]")
     if pattern == "scd2":
         lines.append("scd2: {sequence_by: change_time, delete_column: delete_time}")

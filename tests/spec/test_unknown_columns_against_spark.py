@@ -1,4 +1,5 @@
-"""`validate`'s unknown-column check (engine.sql.fragments.unknown_columns) against Spark's analyser:
+"""`validate`'s unknown-column and unknown-field checks (engine.sql.fragments.unknown_columns,
+unknown_fields) against Spark's analyser:
 every query Spark accepts, the check accepts (no construct sqlglot follows differently is taken for
 a typo), and each typo it reports Spark rejects too. Tables are empty temporary views with the
 same columns, a system table's from the registry; the catalog's own queries are covered by
@@ -10,13 +11,14 @@ import pytest
 
 from engine.names import flat_table_name, resolve_references
 from engine.sources.system_tables import columns as system_columns
-from engine.sql.fragments import parse_query, unknown_columns
+from engine.sql.fragments import parse_query, unknown_columns, unknown_fields
 from engine.sql.types import ddl
 
 USAGE = "system.billing.usage"
 SCHEMA = {
     flat_table_name(USAGE): {f.name: ddl(f.type) for f in system_columns(USAGE)},
-    "t": {"a": "INT", "arr": "ARRAY<INT>", "s": "STRUCT<x: INT, y: STRING>", "m": "MAP<STRING,STRING>", "d": "DATE"},
+    "t": {"a": "INT", "arr": "ARRAY<INT>", "s": "STRUCT<x: INT, y: STRING>", "m": "MAP<STRING,STRING>", "d": "DATE",
+          "nest": "STRUCT<inner: STRUCT<v: INT>>", "items": "ARRAY<STRUCT<q: INT, r: STRING>>"},
     "u": {"a": "INT", "b": "STRING"},
 }
 ACCEPTED = {
@@ -46,14 +48,30 @@ ACCEPTED = {
     "subquery alias": "SELECT q.total FROM (SELECT sum(a) AS total FROM ${t}) q",
     "union": "SELECT a FROM ${t} UNION ALL SELECT a FROM ${u}",
     "same name in two tables, qualified": "SELECT t.a, u.a AS a2 FROM ${t} JOIN ${u} ON t.a = u.a",
+    "nested struct path": "SELECT nest.inner.v AS v FROM ${t}",
+    "nested struct path through the table's name": "SELECT t.nest.inner.v AS v FROM ${t}",
+    "field of an array of structs": "SELECT items.q AS qs FROM ${t}",
+    "lambda over an array of structs": "SELECT transform(items, e -> e.r) AS rs FROM ${t}",
+    "map value by dot": "SELECT m.team AS team FROM ${t}",
+    "a cte's struct named like a table's": "WITH c AS (SELECT named_struct('z', a) AS s FROM ${t}) SELECT s.z FROM c",
+    "case-insensitive field": "SELECT usage_metadata.JOB_ID AS j FROM ${system.billing.usage}",
 }
+UNRESOLVED, NO_FIELD = "UNRESOLVED_COLUMN", "FIELD_NOT_FOUND"  # Spark's error classes
 TYPOS = {
-    "select": ("SELECT aa FROM ${t}", ["aa"]),
-    "where": ("SELECT a FROM ${t} WHERE bb = 1", ["bb"]),
-    "qualified by a table that lacks it": ("SELECT t.b FROM ${t} JOIN ${u} ON t.a = u.a", ["b"]),
-    "inside a cte": ("WITH c AS (SELECT a, dd FROM ${t}) SELECT a FROM c", ["dd"]),
-    "system table": ("SELECT usage_dat FROM ${system.billing.usage}", ["usage_dat"]),
-    "several at once": ("SELECT x1, a FROM ${t} WHERE x2 > 0 GROUP BY x1, a", ["x1", "x2"]),
+    "select": ("SELECT aa FROM ${t}", ["aa"], UNRESOLVED),
+    "where": ("SELECT a FROM ${t} WHERE bb = 1", ["bb"], UNRESOLVED),
+    "qualified by a table that lacks it": ("SELECT t.b FROM ${t} JOIN ${u} ON t.a = u.a", ["b"], UNRESOLVED),
+    "inside a cte": ("WITH c AS (SELECT a, dd FROM ${t}) SELECT a FROM c", ["dd"], UNRESOLVED),
+    "system table": ("SELECT usage_dat FROM ${system.billing.usage}", ["usage_dat"], UNRESOLVED),
+    "several at once": ("SELECT x1, a FROM ${t} WHERE x2 > 0 GROUP BY x1, a", ["x1", "x2"], UNRESOLVED),
+    "field of a system table's struct": ("SELECT usage_metadata.job_idd AS j FROM ${system.billing.usage}", ["job_idd"], NO_FIELD),
+    "field through the table's alias": ("SELECT x.usage_metadata.jobid AS j FROM ${system.billing.usage} x", ["jobid"], NO_FIELD),
+    "nested field": ("SELECT nest.inner.w AS w FROM ${t}", ["w"], NO_FIELD),
+    "field of an array of structs": ("SELECT items.z AS zs FROM ${t}", ["z"], NO_FIELD),
+    "struct column misspelt before its field": ("SELECT usage_metadat.job_id AS j FROM ${system.billing.usage}",
+                                                ["usage_metadat"], UNRESOLVED),
+    "misspelt head of a field another table has as a column": (
+        "SELECT nes.a AS x FROM ${t} JOIN ${u} ON t.a = u.a", ["nes"], UNRESOLVED),
 }
 
 
@@ -79,7 +97,7 @@ def _unknown(query: str) -> list[str]:
     assert parsed is not None, problem
     found = unknown_columns(parsed, SCHEMA)
     assert found is not None, f"sqlglot could not qualify: {query}"
-    return [p.near for p in found]
+    return [p.near for p in found + unknown_fields(parsed, SCHEMA)]
 
 
 @pytest.mark.parametrize("query", ACCEPTED.values(), ids=ACCEPTED.keys())
@@ -88,8 +106,8 @@ def test_what_spark_accepts_is_no_typo(spark, query):
     assert _unknown(query) == []
 
 
-@pytest.mark.parametrize(("query", "names"), TYPOS.values(), ids=TYPOS.keys())
-def test_each_typo_reported_is_one_spark_rejects(spark, query, names):
+@pytest.mark.parametrize(("query", "names", "spark_error"), TYPOS.values(), ids=TYPOS.keys())
+def test_each_typo_reported_is_one_spark_rejects(spark, query, names, spark_error):
     assert _unknown(query) == names
     error = _spark_error(spark, query)
-    assert error is not None and "UNRESOLVED_COLUMN" in error, error
+    assert error is not None and spark_error in error, error
