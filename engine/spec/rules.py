@@ -314,7 +314,8 @@ def _fragment_diag(entry: SpecEntry, path: KeyPath, problem: SqlProblem, what: s
             indent = len(first) - len(first.lstrip())
             col = indent + max(problem.col - len(problem.near), 0) + 1
         elif line == loc.line:
-            col = loc.col + max(problem.col - len(problem.near), 0)
+            quoted = lines[loc.line - 1][loc.col - 1:loc.col] in ("'", '"') if loc.line - 1 < len(lines) else False
+            col = loc.col + quoted + max(problem.col - len(problem.near), 0)  # a quoted scalar's text starts after its quote
     elif problem.near:
         line, col = _locate(entry, path, problem.near)
     line = min(max(line, 1), max(len(lines), 1))
@@ -535,6 +536,10 @@ def expectations_valid(ctx: RuleContext) -> Iterator[Diagnostic]:
                 if root.lower() not in names:
                     yield _located(entry, ("expectations", i, "expr"), root, "UNDECLARED_COLUMN",
                                    f"expectation '{expectation.name}' uses '{root.lower()}', which is not a declared column{_suggest(root.lower(), names)}")
+            own_columns = (t.name, tuple(sorted((c.name, c.type) for c in t.all_columns)))
+            for problem in _source_problems(expectation.expr, own_columns):
+                if problem.code == "UNKNOWN_STRUCT_FIELD":  # an unknown column is the UNDECLARED_COLUMN above
+                    yield _fragment_diag(entry, ("expectations", i, "expr"), problem, f"expectation '{expectation.name}'")
 
 
 @rule
