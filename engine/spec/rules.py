@@ -21,8 +21,7 @@ from engine.spec.cache import SpecCache, content_key
 from engine.spec.errors import Diagnostic, snippet
 from engine.sql.fragments import (ParsedQuery, SqlProblem, aggregate_problems, bare_table_names, column_sources,
                                   expression_columns, may_derive_from, parse_expression, parse_query, selected_from,
-                                  unknown_columns, unknown_fields,
-                                  with_placeholders)
+                                  unknown_columns, unknown_fields, with_placeholders)
 from engine.spec.outbound import parse_message, redact_url, url_problem
 from engine.spec.loader import KeyPath, Positions
 from engine.names import did_you_mean, flat_table_name
