@@ -95,7 +95,7 @@ def expression_columns(text: str) -> tuple[tuple[str, ...] | None, str]:
 def selected_from(expression: exp.Expression, table: str) -> ParsedQuery:
     """`SELECT <expression> FROM <table>` as a parsed query, the expression keeping its own line and
     column: how a source table's column expressions and filter are checked like a query."""
-    return ParsedQuery(exp.select(expression.copy()).from_(exp.to_table(exp.to_identifier(table).sql())), None)
+    return ParsedQuery(exp.select(expression.copy()).from_(exp.Table(this=exp.to_identifier(table))), None)
 
 
 @lru_cache(maxsize=1024)
