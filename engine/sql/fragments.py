@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 
 from engine.names import did_you_mean, flat_table_name, quoted_references, resolve_references
+from engine.sql.types import Array, ColumnType, Struct, TypeSyntaxError, parse_type
 
 DIALECT = "databricks"
 
@@ -325,7 +326,7 @@ def unknown_fields(parsed: ParsedQuery, schema: Mapping[str, Mapping[str, str]])
         head = path[0].name.lower()
         if head not in structs or head in defined or len(types[head]) != 1:
             continue
-        problem = _field_problem(_data_type(next(iter(types[head]))), path)
+        problem = _field_problem(_column_type(next(iter(types[head]))), path)
         if problem is not None:
             problems.setdefault(problem.message.lower(), problem)
     return sorted(problems.values(), key=lambda p: (p.line, p.col))
@@ -341,31 +342,30 @@ def _dotted_path(column: exp.Column) -> list[exp.Identifier]:
     return path
 
 
-def _field_problem(data_type: exp.DataType | None, path: list[exp.Identifier]) -> SqlProblem | None:
+def _field_problem(column_type: ColumnType | None, path: list[exp.Identifier]) -> SqlProblem | None:
     walked = path[0].name
     for identifier in path[1:]:
-        while data_type is not None and data_type.this == exp.DataType.Type.ARRAY and data_type.expressions:
-            data_type = data_type.expressions[0]
-        if data_type is None or data_type.this != exp.DataType.Type.STRUCT:
+        while isinstance(column_type, Array):
+            column_type = column_type.element
+        if not isinstance(column_type, Struct):
             return None
-        fields = {f.name.lower(): (f.name, f.args.get("kind")) for f in data_type.expressions if isinstance(f, exp.ColumnDef)}
+        fields = {f.name.lower(): f for f in column_type.fields}
         found = fields.get(identifier.name.lower())
         if found is None:
-            names = sorted(name for name, _ in fields.values())
+            names = sorted(f.name for f in column_type.fields)
             hint = did_you_mean(identifier.name, names) or f" (its fields: {', '.join(names)})"
             line, col = int(identifier.meta.get("line") or 0), int(identifier.meta.get("col") or 0)
             return SqlProblem("UNKNOWN_STRUCT_FIELD", f"'{identifier.name}' is not a field of the STRUCT {walked}{hint}",
                               line, col, identifier.name)
-        walked, data_type = f"{walked}.{found[0]}", found[1]
+        walked, column_type = f"{walked}.{found.name}", found.type
     return None
 
 
-@lru_cache(maxsize=512)
-def _data_type(text: str) -> exp.DataType | None:
+def _column_type(text: str) -> ColumnType | None:
     try:
-        return exp.DataType.build(text, dialect=DIALECT)
-    except (SqlglotError, ValueError):
-        return None
+        return parse_type(text)
+    except TypeSyntaxError:
+        return None  # reported by column_types
 
 
 _SPARK_DEFAULT_NAME = re.compile(r"col\d+")
