@@ -391,11 +391,23 @@ def _read_schema(ctx: RuleContext, table: Table) -> dict[str, dict[str, str]] | 
 
 
 def _columns_of(ctx: RuleContext, name: str) -> dict[str, str] | None:
-    """{column: type} of a system table (the registry's documented columns) or a spec table; None when unknown."""
+    """{column: type} of a system table (the registry's documented columns) or a spec table; None when unknown.
+    Read only: a system table's mapping is shared by every call."""
     if name.startswith("system."):
-        return {f.name: ddl(f.type) for f in system_columns(name)} if name in SYSTEM_TABLES else None
+        return _system_table_columns(name) if name in SYSTEM_TABLES else None
     known = ctx.known(name)
     return None if known is None else {c.name: c.type for c in known.all_columns}
+
+
+@functools.lru_cache(maxsize=None)
+def _system_table_columns(name: str) -> dict[str, str]:
+    """Worked out once per table: a project's many specs read the same few sources."""
+    return {f.name: ddl(f.type) for f in system_columns(name)}
+
+
+@functools.lru_cache(maxsize=None)
+def _system_schema_key(name: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return flat_table_name(name), tuple(sorted(_system_table_columns(name).items()))
 
 
 @rule
@@ -403,6 +415,7 @@ def source_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
     """A table read from a source (stream, snapshot, SCD2) selects each declared column from it, by its
     expr or, without one, by its name, after the filter: each name and STRUCT field they read is the
     source's, checked as a query's are (a typo in a bronze table's flattening fails here, not in Spark)."""
+    known: dict[tuple[str, str], tuple[SqlProblem, ...]] = {}  # (source, text): copies of a spec repeat them
     for entry in ctx.primary():
         t = entry.table
         if t.pattern not in (Pattern.STREAM, Pattern.SNAPSHOT, Pattern.SCD2) or not t.source:
@@ -410,7 +423,8 @@ def source_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
         columns = _columns_of(ctx, t.source)
         if columns is None:
             continue  # an unknown source is reported by references_resolve
-        schema_key = (flat_table_name(t.source), tuple(sorted(columns.items())))
+        schema_key = _system_schema_key(t.source) if t.source.startswith("system.") else (
+            flat_table_name(t.source), tuple(sorted(columns.items())))
         fragments = [(("filter",), t.filter)] if t.filter else []
         for i, column in enumerate(t.columns):
             if column.expr:
@@ -418,7 +432,10 @@ def source_columns_exist(ctx: RuleContext) -> Iterator[Diagnostic]:
             elif _PLAIN_NAME.fullmatch(column.name):
                 fragments.append((("columns", i, "name"), column.name))
         for path, text in fragments:
-            for problem in _source_problems(text, schema_key):
+            found = known.get((t.source, text))
+            if found is None:
+                found = known[(t.source, text)] = _source_problems(text, schema_key)
+            for problem in found:
                 diagnostic = _fragment_diag(entry, path, problem, "")
                 message = problem.message if problem.code == "UNKNOWN_STRUCT_FIELD" else (
                     f"'{problem.near}' is not a column of {t.source}{_suggest(problem.near.lower(), columns)}"
@@ -523,6 +540,7 @@ def expectations_valid(ctx: RuleContext) -> Iterator[Diagnostic]:
         t = entry.table
         names = {c.name.lower() for c in t.all_columns}
         seen: set[str] = set()
+        own_columns = None
         for i, expectation in enumerate(t.expectations):
             if expectation.name in seen:
                 yield entry.diag(("expectations", i, "name"), "DUPLICATE_EXPECTATION", f"expectation '{expectation.name}' is declared twice")
@@ -535,7 +553,8 @@ def expectations_valid(ctx: RuleContext) -> Iterator[Diagnostic]:
                 if root.lower() not in names:
                     yield _located(entry, ("expectations", i, "expr"), root, "UNDECLARED_COLUMN",
                                    f"expectation '{expectation.name}' uses '{root.lower()}', which is not a declared column{_suggest(root.lower(), names)}")
-            own_columns = (t.name, tuple(sorted((c.name, c.type) for c in t.all_columns)))
+            if own_columns is None:
+                own_columns = (t.name, tuple(sorted((c.name, c.type) for c in t.all_columns)))
             for problem in _source_problems(expectation.expr, own_columns):
                 if problem.code == "UNKNOWN_STRUCT_FIELD":  # an unknown column is the UNDECLARED_COLUMN above
                     yield _fragment_diag(entry, ("expectations", i, "expr"), problem, f"expectation '{expectation.name}'")
