@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from bench_scale import _cpu, local_server_settings  # the baseline's set-up and CPU reading (same folder)
+from machine import describe, load_average
 
 
 def main() -> None:
@@ -49,7 +50,7 @@ def main() -> None:
     rows = usage.count()
     nested = [name for name, kind in usage.dtypes if kind.startswith(("struct", "map"))]
     print(f"{rows:,} billing.usage rows in {source}; nested columns: {', '.join(nested)}; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"{describe()}")
     with tempfile.TemporaryDirectory() as scratch:
         for label, frame in (("all columns", usage), ("without the nested columns", usage.drop(*nested))):
             target = Path(scratch) / "copy"
@@ -57,7 +58,7 @@ def main() -> None:
             frame.write.parquet(str(target))
             print(f"copy, {label:<27} wall {time.perf_counter() - started:6.1f}s | JVM CPU {jvm_cpu() - cpu:6.1f}s")
             shutil.rmtree(target)
-    print(f"load average {os.getloadavg()[0]:.2f}")
+    print(load_average())
     spark.stop()
 
 

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_local_run import server_cpu  # noqa: E402 - the benchmarks folder is on sys.path when run
+from machine import load_average  # noqa: E402
 
 from engine.runtime import server  # noqa: E402
 from engine.runtime.layout import LocalLayout  # noqa: E402
@@ -101,7 +102,7 @@ def main() -> int:
                     spark.sql(f"DROP TABLE IF EXISTS {SCHEMA}.view_{i}")
         finally:
             server.stop(layout)
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(load_average())
     return 0
 
 

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import yaml
+from machine import describe, load_average  # same folder: on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 DONE = re.compile(r"done in (?P<total>[\d.]+)s \(Spark start (?P<spark>[\d.]+)s, prepare (?P<prepare>[\d.]+)s, "
@@ -86,11 +87,6 @@ def change_aggregate(specs: Path, name: str) -> Path:
         {"name": "bench_changed", "expr": f"{column} IS NULL OR {column} IS NOT NULL", "on_violation": "warn"})
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def run_sequence(specs_dir: Path, aggregate: str, day_count: int) -> dict:
@@ -152,6 +148,7 @@ def main() -> None:
                              "shared machine one sequence's day/cold ratio moves by several points; the median is printed")
     args = parser.parse_args()
 
+    print(f"machine: {describe()}")
     ratios = []
     for number in range(1, max(1, args.sequences) + 1):
         if args.sequences > 1:

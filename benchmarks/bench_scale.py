@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from machine import PROBE_ADDITIONS, python_seconds  # same folder: on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
@@ -527,7 +528,8 @@ def machine() -> dict[str, str]:
     memory = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal:"))
     return {"cores": str(os.cpu_count()), "memory": gib(memory), "python": platform.python_version(),
-            "spark": pyspark.__version__, "platform": platform.platform()}
+            "spark": pyspark.__version__, "platform": platform.platform(),
+            "speed": f"{PROBE_ADDITIONS:,} additions in {python_seconds():.2f}s"}
 
 
 def load_average() -> str:
@@ -567,7 +569,8 @@ def report(account: dict, stages: list[Stage], base: Stage | None, loads: list[s
           f"{'excluded: reused' if account['reused'] else 'included'})")
     m = machine()
     print(f"machine: {m['cores']} cores, {m['memory']}, {m['platform']}; Python {m['python']}, Spark {m['spark']}; "
-          f"load average (1/5/15 min) before {loads[0]}, after {loads[-1]}")
+          f"load average (1/5/15 min) before {loads[0]}, after {loads[-1]}; Python speed probe (best of 3, after "
+          f"the run): {m['speed']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import yaml
+from machine import describe, load_average  # same folder: on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,16 +148,12 @@ def _first_load(specs: Path, repeat: int) -> float:
     return statistics.median(timings)
 
 
-def _load_average() -> str:
-    return f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(f"before: {_load_average()}")
+    print(f"before: {describe()}")
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
@@ -184,7 +181,7 @@ def main() -> None:
 
         print(f"first load in a fresh interpreter, cold: {args.count} copies of the widest spec "
               f"{_first_load(widest, args.repeat):.3f}s; the catalog {_first_load(ROOT / 'specs', args.repeat):.3f}s")
-    print(f"after: {_load_average()}")
+    print(f"after: {load_average()}")
 
 
 if __name__ == "__main__":
