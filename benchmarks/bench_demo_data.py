@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe  # same folder: on sys.path when run
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from engine.demo.generator import generate  # noqa: E402
@@ -28,6 +30,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=90.0)
     parser.add_argument("--keep", type=Path, help="write here and keep the files (default: a temp dir)")
     args = parser.parse_args()
+    print(f"machine: {describe()}")
     workdir = Path(tempfile.mkdtemp(prefix="bench-demo-"))
     out_dir = args.keep or workdir / "system"
     try:

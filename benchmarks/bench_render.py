@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe  # same folder: on sys.path when run
+
 from engine.render import render_all
 from engine.render.registry import RenderContext
 from engine.spec import load_project, table_spec_files
@@ -31,6 +33,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--copies", type=int, default=0, help="also time N renamed copies of every spec")
     args = parser.parse_args()
+    print(f"machine: {describe()}")
     measure("catalog", args.specs, args.runs)
     if args.copies:
         with tempfile.TemporaryDirectory() as folder:
