@@ -5,7 +5,7 @@ detached process (`python -m engine.runtime.server serve <root>`) hosting the JV
 folder's Hive/Derby catalog, listening on a free loopback port with a random token, recorded in
 `<root>/server/server.json` (mode 0600). Later commands reuse it, so a re-run skips the JVM start.
 It stops on `tablesmith stop` (`stop(layout)`), or by itself once no command has used it for
-TABLESMITH_IDLE_MINUTES (default 30), or when its folder disappears, or when its JVM ends (a JVM can
+TABLESMITH_IDLE_MINUTES (default 30), or when its folder disappears or is made anew, or when its JVM ends (a JVM can
 die alone: code cache or memory exhausted). A run watches the server and its JVM (`ServerWatch`) and
 fails within a second of their death, naming the server's log, instead of retrying a dead address.
 
@@ -28,6 +28,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -453,10 +454,14 @@ def watch(root: Path, clients: int, idle_seconds: float, busy: Callable[[], bool
     (fd `clients`) exclusively, so a command arriving meanwhile waits and then starts a new server.
     `engine`: why the JVM is gone, "" while it runs."""
     last_busy = time.monotonic()
+    identity = _folder_identity(root)
     while not stopping:
         time.sleep(CHECK_EVERY)
-        if not root.is_dir():
+        now = _folder_identity(root)
+        if now is None:
             return "its folder is gone"
+        if now != identity:  # removed and made again (`rm -rf out && tablesmith run`): a new server serves it
+            return "its folder was replaced"
         ended = engine()
         if ended:
             return ended
@@ -469,6 +474,14 @@ def watch(root: Path, clients: int, idle_seconds: float, busy: Callable[[], bool
             return f"idle for {idle_seconds / 60:.1f} min"
         fcntl.flock(clients, fcntl.LOCK_UN)
     return stopping[0]
+
+
+def _folder_identity(root: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(root)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if stat.S_ISDIR(found.st_mode) else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,13 +67,28 @@ def test_running_jobs_keep_it_running(tmp_path):
     assert result["reason"].startswith("idle")
 
 
-def test_it_stops_when_its_folder_is_gone_or_when_told(tmp_path):
+def test_it_stops_when_its_folder_is_gone_or_replaced_or_when_told(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     thread, result = _watch_in_thread(folder, idle=3600)
     shutil.rmtree(folder)
     thread.join(timeout=10)
     assert result["reason"] == "its folder is gone"
+
+    folder.mkdir()
+    swapped = []
+
+    def replace_once() -> str:  # runs inside the watch loop: the next look finds the new folder
+        if not swapped:
+            shutil.rmtree(folder)
+            folder.mkdir()
+            swapped.append(True)
+        return ""
+
+    thread, result = _watch_in_thread(folder, idle=3600, engine=replace_once)
+    thread.join(timeout=10)
+    assert result["reason"] == "its folder was replaced"
+
     thread, result = _watch_in_thread(tmp_path, idle=3600, stopping=["stopped"])
     thread.join(timeout=10)
     assert result["reason"] == "stopped"
