@@ -5,7 +5,7 @@ detached process (`python -m engine.runtime.server serve <root>`) hosting the JV
 folder's Hive/Derby catalog, listening on a free loopback port with a random token, recorded in
 `<root>/server/server.json` (mode 0600). Later commands reuse it, so a re-run skips the JVM start.
 It stops on `tablesmith stop` (`stop(layout)`), or by itself once no command has used it for
-TABLESMITH_IDLE_MINUTES (default 30), or when its folder disappears or is made anew, or when its JVM ends (a JVM can
+TABLESMITH_IDLE_MINUTES (default 30), or when its folder or its record there disappears, or when its JVM ends (a JVM can
 die alone: code cache or memory exhausted). A run watches the server and its JVM (`ServerWatch`) and
 fails within a second of their death, naming the server's log, instead of retrying a dead address.
 
@@ -28,7 +28,6 @@ import os
 import secrets
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import threading
@@ -434,7 +433,7 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
 
     clients = os.open(layout.server_dir / "clients.lock", os.O_RDWR | os.O_CREAT, 0o600)
     reason = watch(root, clients, idle_seconds, lambda: bool(context.statusTracker().getActiveJobsIds()), stopping,
-                   engine=lambda: "" if jvm.poll() is None else f"its JVM ended (exit code {jvm.returncode})")
+                   engine=lambda: why_gone(jvm, path, instance))
     print(f"tablesmith: Spark server {instance} stopping ({reason})", flush=True)
     try:
         current = json.loads(path.read_text())
@@ -452,16 +451,12 @@ def watch(root: Path, clients: int, idle_seconds: float, busy: Callable[[], bool
           engine: Callable[[], str] = lambda: "") -> str:
     """Wait until the server should stop; returns why. Stopping for idleness keeps the clients lock
     (fd `clients`) exclusively, so a command arriving meanwhile waits and then starts a new server.
-    `engine`: why the JVM is gone, "" while it runs."""
+    `engine`: why the server can serve no one (`why_gone`), "" while it can."""
     last_busy = time.monotonic()
-    identity = _folder_identity(root)
     while not stopping:
         time.sleep(CHECK_EVERY)
-        now = _folder_identity(root)
-        if now is None:
+        if not root.is_dir():
             return "its folder is gone"
-        if now != identity:  # removed and made again (`rm -rf out && tablesmith run`): a new server serves it
-            return "its folder was replaced"
         ended = engine()
         if ended:
             return ended
@@ -476,12 +471,17 @@ def watch(root: Path, clients: int, idle_seconds: float, busy: Callable[[], bool
     return stopping[0]
 
 
-def _folder_identity(root: Path) -> tuple[int, int] | None:
+def why_gone(jvm: subprocess.Popen, record: Path, instance: str) -> str:
+    """Why this server can serve no one, "" while it can: its JVM ended, or its record is gone or names
+    another server (its folder removed and made again, `rm -rf out && tablesmith run`: no command finds
+    this server any more, and a new one may already serve the new folder)."""
+    if jvm.poll() is not None:
+        return f"its JVM ended (exit code {jvm.returncode})"
     try:
-        found = os.stat(root)
-    except OSError:
-        return None
-    return (found.st_dev, found.st_ino) if stat.S_ISDIR(found.st_mode) else None
+        named = json.loads(record.read_text()).get("instance")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    return "" if named == instance else "its record (server/server.json) is gone or names another server"
 
 
 def main(argv: list[str] | None = None) -> int:
