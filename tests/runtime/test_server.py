@@ -122,10 +122,15 @@ def test_commands_answered_at_once_go_out_as_plain_calls_then_the_session_is_as_
         client = SparkConnectClient("sc://localhost:1")
 
     session = Session()
-    assert session.client._use_reattachable_execute  # pyspark's default, kept for the run's event stream
-    with server.answered_at_once(session):
-        assert not session.client._use_reattachable_execute
-    assert session.client._use_reattachable_execute
-    with pytest.raises(RuntimeError), server.answered_at_once(session):
-        raise RuntimeError("a registration failed")
-    assert session.client._use_reattachable_execute
+    try:
+        assert session.client._use_reattachable_execute  # pyspark's default, kept for the run's event stream
+        with server.answered_at_once(session):
+            assert not session.client._use_reattachable_execute
+        assert session.client._use_reattachable_execute
+        with pytest.raises(RuntimeError), server.answered_at_once(session):
+            raise RuntimeError("a registration failed")
+        assert session.client._use_reattachable_execute
+    finally:
+        # Closed, its exit hook sends nothing: unclosed, `pytest -n 0` hung at exit for minutes retrying
+        # calls to the address no server listens on.
+        session.client.close()
