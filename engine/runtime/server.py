@@ -435,12 +435,8 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
     reason = watch(root, clients, idle_seconds, lambda: bool(context.statusTracker().getActiveJobsIds()), stopping,
                    engine=lambda: why_gone(jvm, path, instance))
     print(f"tablesmith: Spark server {instance} stopping ({reason})", flush=True)
-    try:
-        current = json.loads(path.read_text())
-        if current.get("instance") == instance:
-            path.unlink()
-    except (OSError, ValueError):
-        pass
+    if _names(path, instance):
+        path.unlink(missing_ok=True)
     if jvm.poll() is None:
         context.stop()
     os.close(clients)
@@ -477,11 +473,15 @@ def why_gone(jvm: subprocess.Popen, record: Path, instance: str) -> str:
     this server any more, and a new one may already serve the new folder)."""
     if jvm.poll() is not None:
         return f"its JVM ended (exit code {jvm.returncode})"
+    return "" if _names(record, instance) else "its record (server/server.json) is gone or names another server"
+
+
+def _names(record: Path, instance: str) -> bool:
+    """The server record at `record` is this server's (a readable record naming `instance`)."""
     try:
-        named = json.loads(record.read_text()).get("instance")
+        return json.loads(record.read_text()).get("instance") == instance
     except (OSError, ValueError, AttributeError):
-        named = None
-    return "" if named == instance else "its record (server/server.json) is gone or names another server"
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
