@@ -14,7 +14,6 @@ seconds of each.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from machine import PROBE_ADDITIONS, python_seconds  # same folder: on sys.path when run
+from machine import PROBE_ADDITIONS, load_figures, python_seconds  # same folder: on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
@@ -532,10 +532,6 @@ def machine() -> dict[str, str]:
             "speed": f"{PROBE_ADDITIONS:,} additions in {python_seconds():.2f}s"}
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def report(account: dict, stages: list[Stage], base: Stage | None, loads: list[str], total: float,
            like: Stage | None = None) -> None:
     counts = account["counts"]
@@ -593,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.spec import load_project
 
     began = time.perf_counter()
-    loads = [load_average()]
+    loads = [load_figures()]
     params = account_params(args.usage_rows)
     data = args.data or Path(f"/tmp/bench_scale_{args.usage_rows}")
     work = Path(tempfile.mkdtemp(prefix="bench_scale_run_", dir="/tmp"))
@@ -634,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep_data:
             shutil.rmtree(data, ignore_errors=True)
-    loads.append(load_average())
+    loads.append(load_figures())
     if account is None:
         return 1  # the generator raised: its traceback says why
     report(account, stages, base, loads, time.perf_counter() - began, like)

@@ -14,9 +14,13 @@ import time
 PROBE_ADDITIONS = 5_000_000
 
 
+def load_figures() -> str:
+    """The 1, 5 and 15-minute load averages, e.g. "1.48 2.60 3.46"."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+    return f"load average {load_figures()} on {os.cpu_count()} CPUs"
 
 
 def python_seconds() -> float:
