@@ -76,6 +76,13 @@ class LocalLayout:
     def server_dir(self) -> Path:
         return self.root / "server"
 
+    def server_temp(self, instance: str | None = None) -> Path:
+        """The server JVM's temporary files (`java.io.tmpdir`: Spark's block manager and artifacts, Hive's
+        session folders, extracted native libraries), one folder per server instance. Hive never removes
+        its session folders and a killed JVM removes nothing: kept here, they go with the server."""
+        folder = self.server_dir / "tmp"
+        return folder / instance if instance else folder
+
     def state_file(self, database: str) -> Path:
         """What the last successful run of this pipeline consumed (engine.runtime.refresh)."""
         return self.state_dir / f"{self.name}-{database}.json"

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -317,8 +318,6 @@ class _start_lock:
 
 
 def _require_java() -> None:
-    import shutil
-
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
         raise UserError("Spark needs Java 17: install it (e.g. `apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME")
 
@@ -326,6 +325,9 @@ def _require_java() -> None:
 def _start(layout: LocalLayout, wanted: str, echo: Callable[[str], None]) -> ServerInfo:
     instance = secrets.token_hex(8)
     _info_file(layout).unlink(missing_ok=True)
+    # What servers that died left (a server removes its own folder when it stops): any server still
+    # alive has lost its record, so it serves no one and is stopping (`why_gone`).
+    shutil.rmtree(layout.server_temp(), ignore_errors=True)
     echo(f"starting the local Spark server for {layout.root} (kept warm; `tablesmith stop` ends it)")
     file_system = hadoop_fs.local_file_system()
     if file_system.why_hadoops:
@@ -403,6 +405,11 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
     os.environ["SPARK_CONF_DIR"] = str(layout.conf_dir)
     token = secrets.token_hex(16)
     os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = token  # the server reads it at start
+    temp = layout.server_temp(instance)
+    temp.mkdir(parents=True, exist_ok=True)
+    # Read by spark-submit's launcher for the driver JVM; not in spark-defaults.conf, which is the
+    # same for every server of the folder (its fingerprint decides reuse).
+    os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -Djava.io.tmpdir={temp.resolve()}".strip()
     stopping: list[str] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append("stopped"))
     signal.signal(signal.SIGINT, lambda *_: stopping.append("interrupted"))
@@ -439,6 +446,7 @@ def serve(root: Path, instance: str, wanted: str, idle_seconds: float) -> int:
         path.unlink(missing_ok=True)
     if jvm.poll() is None:
         context.stop()
+    shutil.rmtree(temp, ignore_errors=True)
     os.close(clients)
     return 0 if jvm.returncode in (None, 0) else 1
 

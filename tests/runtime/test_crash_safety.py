@@ -84,6 +84,16 @@ def _server_pid(crash) -> int:
     return json.loads((crash["output"] / "server" / "server.json").read_text())["pid"]
 
 
+def _server_temp(crash) -> set[str]:
+    """The instances whose JVM temporary folder (server/tmp/<instance>) exists."""
+    folder = crash["output"] / "server" / "tmp"
+    return {entry.name for entry in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _server_instance(crash) -> str:
+    return json.loads((crash["output"] / "server" / "server.json").read_text())["instance"]
+
+
 def _kill_when(process: subprocess.Popen, log: Path, reached, what: str) -> None:
     deadline = time.monotonic() + KILL_TIMEOUT
     while not reached():
@@ -157,7 +167,7 @@ def test_a_server_dying_mid_write_fails_the_run_then_a_killed_repair_then_the_ne
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"daily_cost was not being written:\n{log.read_text()[-3000:]}")
         if jvm is None and (crash["output"] / "server" / "server.json").exists():
-            dead_server = _server_pid(crash)
+            dead_server, dead_instance = _server_pid(crash), _server_instance(crash)
             jvm = _jvm_of(dead_server)
         time.sleep(0.005)
     os.kill(jvm, signal.SIGKILL)
@@ -175,6 +185,8 @@ def test_a_server_dying_mid_write_fails_the_run_then_a_killed_repair_then_the_ne
     out = log.read_text()
     assert "the last run did not finish" in out and "starting the local Spark server" in out
     assert not server._alive(dead_server)  # the server process left once its JVM was gone
+    # The killed JVM's temporary files (Spark's, Hive's) were in its own folder, removed by the next start.
+    assert _server_temp(crash) == {_server_instance(crash)} != {dead_instance}
     flows_ran, warm = _pending(crash)["flows_started"], _server_pid(crash)
 
     out = _run(crash)
@@ -209,11 +221,16 @@ def test_the_warm_server_is_reused_then_stopped(crash, local_spark):
     assert "starting the local Spark server" not in out and _server_pid(crash) == warm
     assert "refreshing 2 of 9 tables" in out  # prices and its reader daily_cost
     _assert_equal_to_clean_run(crash, local_spark, "crash_day2")
+    # The JVM's temporary files (Spark's block manager, Hive's session folders) are the folder's own.
+    assert _server_temp(crash) == {_server_instance(crash)}
+    assert {entry.name.split("-")[0] for entry in (crash["output"] / "server" / "tmp" / _server_instance(crash)).iterdir()} \
+        >= {"blockmgr", "artifacts"}
 
     stopped = subprocess.run([sys.executable, "-m", "engine.cli", "stop", "--output", str(crash["output"])],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0 and f"pid {warm}" in stopped.stdout
     assert not server._alive(warm) and not (crash["output"] / "server" / "server.json").exists()
+    assert _server_temp(crash) == set()  # the stopped server removed its temporary files
     again = subprocess.run([sys.executable, "-m", "engine.cli", "stop", "--output", str(crash["output"])],
                            cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "no local Spark server running" in again.stdout
