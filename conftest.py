@@ -32,7 +32,11 @@ import pytest
 
 ROOT = Path(__file__).parent
 # The spec cache (engine/spec/cache.py) of this session: warm loads in the tests, nothing in ~/.cache.
-_CACHE_DIR = os.environ.setdefault("TABLESMITH_CACHE_DIR", tempfile.mkdtemp(prefix="tablesmith_cache_"))
+# Made once, by the first process (pytest-xdist's workers inherit it): `setdefault(key, mkdtemp())` made a
+# folder in every worker that nothing removed.
+if "TABLESMITH_CACHE_DIR" not in os.environ:
+    os.environ["TABLESMITH_CACHE_DIR"] = tempfile.mkdtemp(prefix="tablesmith_cache_")
+_CACHE_DIR = os.environ["TABLESMITH_CACHE_DIR"]
 
 SPARK_FIXTURES = {"local_spark"}  # the session server: tests that build their own tables
 CATALOG_FIXTURES = {"pipeline_output", "demo_source"}  # the catalog run, on its own server
@@ -172,7 +176,8 @@ def pytest_sessionfinish(session):
     for prepared in _PREPARED.values():
         prepared.close()
     _PREPARED.clear()
-    if Path(_CACHE_DIR).name.startswith("tablesmith_cache_"):
+    # The process that made the folder removes it, last: not a worker while the other may still use it.
+    if Path(_CACHE_DIR).name.startswith("tablesmith_cache_") and "PYTEST_XDIST_WORKER" not in os.environ:
         shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
